@@ -1,0 +1,134 @@
+//! The records the store keeps and returns. Times are unix milliseconds; JSON blobs are kept as
+//! the exact text the caller sent, so a payload is signed and delivered byte for byte.
+
+use vestnik_core::{AppId, AttemptId, DeliveryStatus, EndpointId, MessageId, OutcomeCode};
+
+pub type UnixMs = i64;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Application {
+    pub id: AppId,
+    pub uid: Option<String>,
+    pub name: String,
+    pub metadata: String,
+    pub throttle_rate: Option<u32>,
+    pub created_at: UnixMs,
+    pub updated_at: UnixMs,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventType {
+    pub name: String,
+    pub description: String,
+    pub archived: bool,
+    pub deprecated: bool,
+    pub feature_flag: Option<String>,
+    pub schemas: Option<String>,
+    pub created_at: UnixMs,
+    pub updated_at: UnixMs,
+}
+
+/// An endpoint's signing secrets: the current one and any still inside a rotation's grace period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointSecrets {
+    /// `whsec_…` of the current secret.
+    pub current: String,
+    /// Previous secrets with the time (ms) until which they still sign.
+    pub previous: Vec<(String, UnixMs)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub app_id: AppId,
+    pub uid: Option<String>,
+    pub url: String,
+    pub description: String,
+    pub disabled: bool,
+    pub event_types: Option<Vec<String>>,
+    pub channels: Option<Vec<String>>,
+    pub metadata: String,
+    pub throttle_rate: Option<u32>,
+    /// Custom headers sent with every attempt, as a JSON object of strings.
+    pub headers: String,
+    pub secrets: EndpointSecrets,
+    /// When the current run of consecutive failures began; `None` while healthy.
+    pub failing_since: Option<UnixMs>,
+    pub created_at: UnixMs,
+    pub updated_at: UnixMs,
+}
+
+impl Endpoint {
+    /// Whether a message of `event_type` on `channels` is for this endpoint (Svix semantics: an
+    /// endpoint without a filter takes every type; one with channels needs a shared channel).
+    pub fn accepts(&self, event_type: &str, channels: Option<&[String]>) -> bool {
+        if self.disabled {
+            return false;
+        }
+        let type_ok = self
+            .event_types
+            .as_ref()
+            .is_none_or(|types| types.is_empty() || types.iter().any(|t| t == event_type));
+        let channel_ok = match &self.channels {
+            None => true,
+            Some(wanted) if wanted.is_empty() => true,
+            Some(wanted) => channels.is_some_and(|have| have.iter().any(|c| wanted.contains(c))),
+        };
+        type_ok && channel_ok
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: MessageId,
+    pub app_id: AppId,
+    pub event_id: Option<String>,
+    pub event_type: String,
+    pub channels: Option<Vec<String>>,
+    /// `None` once expunged.
+    pub payload: Option<String>,
+    pub payload_expires_at: UnixMs,
+    pub created_at: UnixMs,
+}
+
+/// The state of one message at one endpoint: the delivery task and Svix's "message destination".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub next_attempt_at: Option<UnixMs>,
+    pub created_at: UnixMs,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub id: AttemptId,
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub app_id: AppId,
+    pub url: String,
+    pub status: DeliveryStatus,
+    pub outcome: OutcomeCode,
+    pub response_status_code: i32,
+    pub response: String,
+    pub response_duration_ms: i64,
+    pub manual: bool,
+    pub created_at: UnixMs,
+}
+
+/// A task the dispatcher holds under lease: everything needed to make one attempt.
+#[derive(Debug, Clone)]
+pub struct LeasedTask {
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub app_id: AppId,
+    pub event_type: String,
+    pub event_id: Option<String>,
+    pub payload: bytes::Bytes,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    pub manual: bool,
+    pub msg_created_at: UnixMs,
+}

@@ -1,0 +1,145 @@
+//! `vestnik serve`: parses flags and environment into settings, opens the store and runs the
+//! server until SIGTERM or Ctrl-C, then shuts down gracefully.
+
+use anyhow::Context as _;
+use clap::Args;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use vestnik_core::RetrySchedule;
+use vestnik_delivery::DeliverySettings;
+use vestnik_server::ServerSettings;
+use vestnik_store::sqlite::SqliteStore;
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address the API listens on.
+    #[arg(long, env = "VESTNIK_LISTEN", default_value = "127.0.0.1:8071")]
+    pub listen: String,
+    /// Storage: `sqlite://FILE` (created and migrated on start).
+    #[arg(long, env = "VESTNIK_DATABASE", default_value = "sqlite://vestnik.db")]
+    pub database: String,
+    /// Networks the SSRF guard lets deliveries reach although they are not public (CIDR); repeatable.
+    #[arg(
+        long = "allow-target",
+        env = "VESTNIK_ALLOW_TARGETS",
+        value_delimiter = ','
+    )]
+    pub allow_targets: Vec<ipnet::IpNet>,
+    /// Where operational webhooks (endpoint.disabled, message.attempt.*) are sent.
+    #[arg(long, env = "VESTNIK_OPERATIONAL_WEBHOOK_URL")]
+    pub operational_webhook_url: Option<String>,
+    /// Delays between attempts, e.g. `5s,5m,30m,2h,5h,10h,10h` (the default).
+    #[arg(long, env = "VESTNIK_RETRY_SCHEDULE", value_parser = parse_schedule)]
+    pub retry_schedule: Option<Vec<Duration>>,
+    /// Per-attempt timeout in seconds.
+    #[arg(long, env = "VESTNIK_TIMEOUT_SECONDS", default_value_t = 15)]
+    pub timeout_seconds: u64,
+    /// Send only the Standard Webhooks headers, not their `svix-*` twins.
+    #[arg(long, env = "VESTNIK_STANDARD_HEADERS_ONLY")]
+    pub standard_headers_only: bool,
+    /// Largest request body the API accepts, in bytes.
+    #[arg(long, env = "VESTNIK_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Attempts in flight at once, across all endpoints.
+    #[arg(long, env = "VESTNIK_MAX_IN_FLIGHT", default_value_t = 512)]
+    pub max_in_flight: usize,
+    /// Attempts in flight at once to a single endpoint.
+    #[arg(long, env = "VESTNIK_ENDPOINT_CONCURRENCY", default_value_t = 32)]
+    pub endpoint_concurrency: usize,
+    /// Log format.
+    #[arg(long, env = "VESTNIK_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
+    RetrySchedule::parse_delays(text)
+}
+
+impl ServeArgs {
+    pub fn settings(&self) -> ServerSettings {
+        let defaults = DeliverySettings::default();
+        let schedule = match &self.retry_schedule {
+            Some(delays) => RetrySchedule::new(delays.clone(), 0.2, Duration::from_secs(3600)),
+            None => RetrySchedule::default(),
+        };
+        ServerSettings {
+            delivery: DeliverySettings {
+                schedule,
+                timeout: Duration::from_secs(self.timeout_seconds.max(1)),
+                allow_targets: self.allow_targets.clone(),
+                max_in_flight: self.max_in_flight.max(1),
+                endpoint_concurrency: self.endpoint_concurrency.max(1),
+                svix_headers: !self.standard_headers_only,
+                ..defaults
+            },
+            api_token: std::env::var("VESTNIK_API_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+            operational_webhook_url: self.operational_webhook_url.clone(),
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logs(&args.log_format);
+    let store = SqliteStore::open(&args.database, vestnik_delivery::now_ms())
+        .with_context(|| format!("cannot open {}", args.database))?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let shutdown = CancellationToken::new();
+    let server =
+        vestnik_server::start(Arc::new(store), args.settings(), listener, shutdown.clone()).await?;
+    if server.token_generated {
+        // Printed once, on the start that generated it; it is kept in the database.
+        println!(
+            "Generated admin API token (shown once; set VESTNIK_API_TOKEN to choose your own):\n  {}",
+            server.token
+        );
+    }
+    tracing::info!(address = %server.address, database = %args.database, "vestnik serving");
+    println!("vestnik serving on http://{}", server.address);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing attempts in flight");
+        shutdown.cancel();
+    });
+    server.wait().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VESTNIK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
