@@ -1,0 +1,207 @@
+//! Crash test: `kill -9` a real `vestnik serve` while it delivers a few thousand messages to a
+//! slow receiver, restart it on the same SQLite file, and check that every accepted message
+//! arrives at least once.
+
+use axum::http::HeaderMap;
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "crash-token";
+const MESSAGES: usize = 3_000;
+const PUBLISHERS: usize = 16;
+
+#[derive(Default)]
+struct Deliveries {
+    unique: HashSet<String>,
+    total: usize,
+}
+
+async fn slow_receiver(deliveries: Arc<Mutex<Deliveries>>) -> String {
+    let app = axum::Router::new().fallback(move |headers: HeaderMap| {
+        let deliveries = Arc::clone(&deliveries);
+        async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let id = headers
+                .get("webhook-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let mut d = deliveries.lock().unwrap();
+            d.total += 1;
+            d.unique.insert(id);
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_server(port: u16, database: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_vestnik"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+            database,
+        ])
+        .args([
+            "--allow-target",
+            "127.0.0.0/8",
+            "--endpoint-concurrency",
+            "4",
+        ])
+        .env("VESTNIK_API_TOKEN", TOKEN)
+        .env("VESTNIK_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the vestnik binary starts")
+}
+
+async fn wait_healthy(client: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client
+        .get(format!("{base}/api/v1/health"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "vestnik did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_accepted_message_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let deliveries = Arc::new(Mutex::new(Deliveries::default()));
+    let receiver = slow_receiver(Arc::clone(&deliveries)).await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut server = start_server(port, &database);
+    wait_healthy(&client, &base).await;
+
+    let api = |path: &str| format!("{base}/api/v1{path}");
+    let status = client
+        .post(api("/app"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"name": "crash", "uid": "crash"}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 201);
+    let status = client
+        .post(api("/app/crash/endpoint"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"url": receiver}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 201);
+
+    // Publish from 16 clients; only messages answered 202 count as accepted.
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let mut publishers = Vec::new();
+    for publisher in 0..PUBLISHERS {
+        let (client, url, accepted) =
+            (client.clone(), api("/app/crash/msg"), Arc::clone(&accepted));
+        publishers.push(tokio::spawn(async move {
+            for n in (publisher..MESSAGES).step_by(PUBLISHERS) {
+                let body =
+                    serde_json::json!({"eventType": "claim.status_changed", "payload": {"n": n}});
+                // While the server is down (killed, restarting) keep trying the same message.
+                let deadline = Instant::now() + Duration::from_secs(60);
+                loop {
+                    match client
+                        .post(&url)
+                        .bearer_auth(TOKEN)
+                        .json(&body)
+                        .send()
+                        .await
+                    {
+                        Ok(response) if response.status() == 202 => {
+                            if let Ok(out) = response.json::<serde_json::Value>().await {
+                                accepted
+                                    .lock()
+                                    .unwrap()
+                                    .push(out["id"].as_str().unwrap().to_owned());
+                            }
+                            break;
+                        }
+                        _ => {
+                            assert!(Instant::now() < deadline, "the server never came back");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+
+    // Kill -9 once deliveries are well under way.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while deliveries.lock().unwrap().unique.len() < MESSAGES / 10 {
+        assert!(Instant::now() < deadline, "deliveries never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    let delivered_before_kill = deliveries.lock().unwrap().unique.len();
+    let accepted_before_kill = accepted.lock().unwrap().len();
+    assert!(
+        accepted_before_kill > delivered_before_kill,
+        "the kill must come mid-flight"
+    );
+
+    let mut server = start_server(port, &database);
+    wait_healthy(&client, &base).await;
+    for publisher in publishers {
+        publisher.await.unwrap();
+    }
+    let accepted: Vec<String> = accepted.lock().unwrap().clone();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let missing = loop {
+        let d = deliveries.lock().unwrap();
+        let missing: Vec<&String> = accepted
+            .iter()
+            .filter(|id| !d.unique.contains(*id))
+            .collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing.len();
+        }
+        drop(d);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let d = deliveries.lock().unwrap();
+    println!(
+        "accepted {} ({} before the kill), delivered before kill {}, unique delivered {}, total POSTs {} (duplicates {})",
+        accepted.len(),
+        accepted_before_kill,
+        delivered_before_kill,
+        d.unique.len(),
+        d.total,
+        d.total - d.unique.len()
+    );
+    assert_eq!(
+        missing, 0,
+        "{missing} accepted messages were never delivered"
+    );
+}

@@ -1,0 +1,3 @@
+//! Tests of the `vestnik` binary as a real process.
+
+mod crash;
