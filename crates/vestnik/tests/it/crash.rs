@@ -177,15 +177,13 @@ async fn every_accepted_message_survives_kill_9() {
     let accepted: Vec<String> = accepted.lock().unwrap().clone();
     let deadline = Instant::now() + Duration::from_secs(120);
     let missing = loop {
-        let d = deliveries.lock().unwrap();
-        let missing: Vec<&String> = accepted
-            .iter()
-            .filter(|id| !d.unique.contains(*id))
-            .collect();
-        if missing.is_empty() || Instant::now() > deadline {
-            break missing.len();
+        let missing = {
+            let d = deliveries.lock().unwrap();
+            accepted.iter().filter(|id| !d.unique.contains(*id)).count()
+        };
+        if missing == 0 || Instant::now() > deadline {
+            break missing;
         }
-        drop(d);
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     server.kill().unwrap();
