@@ -1,5 +1,6 @@
-//! `vestnik`: the command line over the crates — `serve` runs the gateway.
+//! `vestnik`: the command line over the crates — `serve` runs the gateway, `bench` measures it.
 
+mod bench;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run the gateway: management API, delivery workers, metrics.
     Serve(serve::ServeArgs),
+    /// Measure the gateway end to end with a built-in receiver (accepted/delivered per second, latency).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,5 +31,6 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Bench(args) => runtime.block_on(bench::run(args)),
     }
 }

@@ -1,0 +1,251 @@
+//! `vestnik bench`: an end-to-end load test in one process — the real server on a fresh SQLite
+//! file, 16 (by default) concurrent API clients, and a built-in receiver that measures
+//! create→delivered latency from a timestamp the publisher puts into each payload.
+
+use anyhow::Context as _;
+use clap::Args;
+use hdrhistogram::Histogram;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use vestnik_server::ServerSettings;
+use vestnik_store::sqlite::SqliteStore;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Messages published per scenario.
+    #[arg(long, default_value_t = 20_000)]
+    messages: u64,
+    /// Concurrent API clients.
+    #[arg(long, default_value_t = 16)]
+    concurrency: u64,
+    /// Scenarios to run: a (1 endpoint), b (10 endpoints), c (no endpoint), d (500 msg/s fixed rate).
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d")]
+    scenarios: Vec<String>,
+    /// Offered rate for scenario d, messages per second.
+    #[arg(long, default_value_t = 500)]
+    rate: u64,
+    /// Duration of scenario d, seconds.
+    #[arg(long, default_value_t = 10)]
+    rate_seconds: u64,
+}
+
+struct Receiver {
+    url: String,
+    received: Arc<AtomicU64>,
+    latency_us: Arc<Mutex<Histogram<u64>>>,
+}
+
+fn micros_now() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros(),
+    )
+    .unwrap_or(u64::MAX)
+}
+
+async fn start_receiver() -> anyhow::Result<Receiver> {
+    let received = Arc::new(AtomicU64::new(0));
+    let latency_us = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
+    let (count, hist) = (Arc::clone(&received), Arc::clone(&latency_us));
+    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+        let (count, hist) = (Arc::clone(&count), Arc::clone(&hist));
+        async move {
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body)
+                && let Some(sent) = value["t"].as_u64()
+            {
+                let _ = hist
+                    .lock()
+                    .expect("histogram lock")
+                    .record(micros_now().saturating_sub(sent));
+            }
+            count.fetch_add(1, Ordering::Relaxed);
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(Receiver {
+        url,
+        received,
+        latency_us,
+    })
+}
+
+/// CPU seconds (user + system) this process has used, from /proc.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident set size of this process in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    println!(
+        "vestnik bench: {} messages per scenario, {} API clients; server, clients and receiver share this process",
+        args.messages, args.concurrency
+    );
+    for scenario in &args.scenarios {
+        let (name, endpoints, rate) = match scenario.as_str() {
+            "a" => ("(a) 1 endpoint", 1, None),
+            "b" => ("(b) 10 endpoints", 10, None),
+            "c" => ("(c) no endpoint, ingest only", 0, None),
+            "d" => ("(d) 1 endpoint at a fixed offered rate", 1, Some(args.rate)),
+            other => anyhow::bail!("unknown scenario `{other}` (use a, b, c, d)"),
+        };
+        let messages = match rate {
+            Some(rate) => rate * args.rate_seconds,
+            None => args.messages,
+        };
+        run_scenario(name, endpoints, messages, args.concurrency, rate).await?;
+    }
+    Ok(())
+}
+
+async fn run_scenario(
+    name: &str,
+    endpoints: usize,
+    messages: u64,
+    concurrency: u64,
+    rate: Option<u64>,
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = SqliteStore::open(
+        &format!("sqlite://{}", dir.path().join("bench.db").display()),
+        vestnik_delivery::now_ms(),
+    )?;
+    let mut settings = ServerSettings {
+        api_token: Some("bench".into()),
+        ..ServerSettings::default()
+    };
+    settings.delivery.allow_targets = vec!["127.0.0.0/8".parse()?];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let shutdown = CancellationToken::new();
+    let server =
+        vestnik_server::start(Arc::new(store), settings, listener, shutdown.clone()).await?;
+    let base = format!("http://{}/api/v1", server.address);
+    let receiver = start_receiver().await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    client
+        .post(format!("{base}/app"))
+        .bearer_auth("bench")
+        .json(&serde_json::json!({"name": "bench", "uid": "bench"}))
+        .send()
+        .await?
+        .error_for_status()?;
+    for _ in 0..endpoints {
+        client
+            .post(format!("{base}/app/bench/endpoint"))
+            .bearer_auth("bench")
+            .json(&serde_json::json!({"url": receiver.url}))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+
+    let cpu_before = cpu_seconds();
+    let api_latency = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url, next, api_latency) = (
+            client.clone(),
+            format!("{base}/app/bench/msg"),
+            Arc::clone(&next),
+            Arc::clone(&api_latency),
+        );
+        clients.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= messages {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                if let Some(rate) = rate {
+                    let due = started + Duration::from_secs_f64(n as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let body = serde_json::json!({"eventType": "bench.event", "payload": {"n": n, "t": micros_now(), "claim": "c-12345", "status": "approved"}});
+                let sent = Instant::now();
+                client.post(&url).bearer_auth("bench").json(&body).send().await?.error_for_status()?;
+                let _ = api_latency.lock().expect("histogram lock").record(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
+            }
+        }));
+    }
+    for task in clients {
+        task.await?.context("publishing failed")?;
+    }
+    let publish_time = started.elapsed();
+    let expected = messages * endpoints as u64;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while receiver.received.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let total_time = started.elapsed();
+    let delivered = receiver.received.load(Ordering::Relaxed);
+    let cpu = cpu_seconds() - cpu_before;
+    server.stop().await;
+
+    let api = api_latency.lock().expect("histogram lock").clone();
+    let e2e = receiver.latency_us.lock().expect("histogram lock").clone();
+    let ms = |us: u64| us as f64 / 1000.0;
+    println!("\n{name}");
+    println!(
+        "  accepted      {:>10.0} msg/s   ({messages} in {:.2} s)",
+        messages as f64 / publish_time.as_secs_f64(),
+        publish_time.as_secs_f64()
+    );
+    if endpoints > 0 {
+        println!(
+            "  delivered     {:>10.0} attempts/s ({delivered}/{expected} in {:.2} s)",
+            delivered as f64 / total_time.as_secs_f64(),
+            total_time.as_secs_f64()
+        );
+        println!(
+            "  create→deliv  p50 {:.1} ms  p90 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+            ms(e2e.value_at_quantile(0.5)),
+            ms(e2e.value_at_quantile(0.9)),
+            ms(e2e.value_at_quantile(0.99)),
+            ms(e2e.max())
+        );
+    }
+    println!(
+        "  API latency   p50 {:.2} ms  p99 {:.2} ms",
+        ms(api.value_at_quantile(0.5)),
+        ms(api.value_at_quantile(0.99))
+    );
+    println!(
+        "  CPU           {:.2} s ({:.0} % of one core)   peak RSS {:.0} MiB (whole process)",
+        cpu,
+        100.0 * cpu / total_time.as_secs_f64(),
+        peak_rss_mib()
+    );
+    Ok(())
+}
