@@ -11,9 +11,11 @@ macro_rules! prefixed_id {
         impl $name {
             pub const PREFIX: &'static str = $prefix;
 
-            /// A new id whose ULID embeds `unix_ms`, so ids sort by creation time.
+            /// A new id whose ULID embeds `unix_ms` (or the last time used, if the clock stepped
+            /// back), so ids sort by creation time, within a millisecond too.
             pub fn generate(unix_ms: u64) -> Self {
-                let ulid = ulid::Ulid::from_parts(unix_ms, rand_bits());
+                let (time_ms, random_part) = monotonic_parts(unix_ms);
+                let ulid = ulid::Ulid::from_parts(time_ms, random_part);
                 Self(format!("{}{}", $prefix, ulid))
             }
 
@@ -57,9 +59,29 @@ prefixed_id!(EndpointId, "ep_");
 prefixed_id!(MessageId, "msg_");
 prefixed_id!(AttemptId, "atmpt_");
 
-/// 80 random bits for the ULID's random part; ids need uniqueness, not secrecy.
-fn rand_bits() -> u128 {
-    rand::random::<u128>() & ((1u128 << 80) - 1)
+const RANDOM_PART_MASK: u128 = (1u128 << 80) - 1;
+
+/// The millisecond and random part of the last id this process made.
+static LAST_GENERATED: std::sync::Mutex<(u64, u128)> = std::sync::Mutex::new((0, 0));
+
+/// The ULID's time and 80-bit random part, never going backwards within this process (the ULID
+/// spec's monotonic mode): pagination lists items in id order, so two items created in the same
+/// millisecond, or by threads that read the clock a moment apart, must keep the order they were
+/// made in. A clock that steps back keeps the last time until it catches up.
+fn monotonic_parts(unix_ms: u64) -> (u64, u128) {
+    let mut last = LAST_GENERATED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let next = if unix_ms <= last.0 && last.1 < RANDOM_PART_MASK {
+        (last.0, last.1 + 1)
+    } else {
+        (
+            unix_ms.max(last.0 + 1),
+            rand::random::<u128>() & RANDOM_PART_MASK,
+        )
+    };
+    *last = next;
+    next
 }
 
 #[cfg(test)]
@@ -82,5 +104,15 @@ mod tests {
         let ids: std::collections::HashSet<_> =
             (0..10_000).map(|_| EndpointId::generate(42)).collect();
         assert_eq!(ids.len(), 10_000);
+    }
+
+    #[test]
+    fn ids_generated_in_the_same_millisecond_keep_their_order() {
+        let ids: Vec<_> = (0..1_000)
+            .map(|n| AppId::generate(if n % 2 == 0 { 7 } else { 6 }))
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
     }
 }
