@@ -1,6 +1,8 @@
 """The official Svix Python SDK drives Vestnik through a full scenario."""
+import json
+
 from svix.api import (
-    ApplicationIn, EndpointIn, EndpointSecretRotateIn, EventTypeIn, MessageAttemptListOptions,
+    ApplicationIn, EndpointIn, EndpointSecretRotateIn, EventExampleIn, EventTypeIn, MessageAttemptListOptions,
     MessageIn, Svix, SvixOptions,
 )
 from svix.exceptions import HttpError
@@ -58,3 +60,9 @@ def test_svix_sdk_scenario(vestnik, receiver):
     assert [d.id for d in destinations.data] == [endpoint.id]
     stats_attempts = client.message_attempt.list_by_endpoint(app.id, endpoint.id, MessageAttemptListOptions())
     assert len(stats_attempts.data) == 2
+
+    ping = client.endpoint.send_example(app.id, endpoint.id, EventExampleIn(event_type="svix.ping"))
+    assert ping.event_type == "svix.ping"
+    receiver.wait_for(3)
+    path, _, body = receiver.requests[2]
+    assert (path, json.loads(body)) == ("/claims", {"success": True})

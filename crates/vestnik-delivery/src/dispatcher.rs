@@ -161,6 +161,7 @@ impl Dispatcher {
             settings.timeout,
             settings.allow_targets.clone(),
             settings.response_body_cap,
+            settings.max_in_flight,
         )?;
         let (command_tx, commands) = mpsc::unbounded_channel();
         let (record_tx, records) = mpsc::unbounded_channel();

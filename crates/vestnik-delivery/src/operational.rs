@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use vestnik_core::{AppId, MessageId};
-use vestnik_store::{Message, Store, UnixMs};
+use vestnik_store::{Message, Recipients, Store, UnixMs};
 
 /// Where operational events go; a no-op when no operator URL is configured.
 #[derive(Clone)]
@@ -53,7 +53,11 @@ impl OperationalEvents {
             payload_expires_at: now + RETENTION_DAYS * 86_400_000,
             created_at: now,
         };
-        match self.store.create_message(message, None).await {
+        match self
+            .store
+            .create_message(message, Recipients::Subscribers, None)
+            .await
+        {
             Ok(_) => true,
             Err(err) => {
                 tracing::error!(error = %err, event_type, "cannot store an operational event");

@@ -30,6 +30,7 @@ impl OutboundClient {
         timeout: Duration,
         allow: Vec<ipnet::IpNet>,
         body_cap: usize,
+        max_in_flight: usize,
     ) -> Result<Self, reqwest::Error> {
         let guard = Arc::new(GuardedResolver::new(allow));
         let client = reqwest::Client::builder()
@@ -38,7 +39,9 @@ impl OutboundClient {
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::clone(&guard))
             .user_agent(concat!("Vestnik/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(64)
+            // Many endpoints may live on one host; keeping fewer idle connections than attempts
+            // in flight makes every surplus attempt open (and the receiver accept) a new one.
+            .pool_max_idle_per_host(max_in_flight)
             .build()?;
         Ok(Self {
             client,

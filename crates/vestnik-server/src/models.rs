@@ -301,6 +301,13 @@ impl From<&Endpoint> for EndpointOut {
     }
 }
 
+/// Body of `send-example`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventExampleIn {
+    pub event_type: String,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageIn {

@@ -70,12 +70,13 @@ pub trait Store: Send + Sync + 'static {
         until: Option<UnixMs>,
     ) -> StoreResult<EndpointStats>;
 
-    /// Writes the message and one delivery per matching endpoint in one transaction. With
+    /// Writes the message and one delivery per recipient endpoint in one transaction. With
     /// `lease_until`, the deliveries start leased by the caller (who dispatches them from memory);
     /// without, they start due. `Conflict` if the app has seen the `eventId` before.
     async fn create_message(
         &self,
         message: Message,
+        recipients: Recipients,
         lease_until: Option<UnixMs>,
     ) -> StoreResult<(Message, Vec<LeasedTask>)>;
     async fn get_message(&self, app: &AppId, key: &str) -> StoreResult<Option<Message>>;

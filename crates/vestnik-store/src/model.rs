@@ -91,6 +91,15 @@ pub struct Message {
     pub created_at: UnixMs,
 }
 
+/// Which endpoints a new message goes to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recipients {
+    /// Every enabled endpoint of the app whose event-type filter and channels accept it.
+    Subscribers,
+    /// This one endpoint, whatever its filters say (Svix's "send example").
+    Endpoint(EndpointId),
+}
+
 /// The state of one message at one endpoint: the delivery task and Svix's "message destination".
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {

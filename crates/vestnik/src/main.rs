@@ -5,6 +5,12 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc malloc: allocation was 15 % of the CPU profile of `vestnik bench`
+/// scenario (b), and mimalloc's thread-local free lists cut that share (docs/benchmarks.md).
+/// `.cargo/config.toml` builds it to commit arena memory lazily, which keeps peak RSS low.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "vestnik",

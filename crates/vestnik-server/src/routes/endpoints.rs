@@ -399,9 +399,3 @@ pub async fn stats(
         "canceled": 0,
     })))
 }
-
-pub async fn send_example() -> ApiError {
-    ApiError::NotImplemented(
-        "send-example is not available yet; create a message of the event type instead",
-    )
-}

@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use vestnik_core::{AttemptId, DeliveryStatus, MessageId};
 use vestnik_delivery::now_ms;
-use vestnik_store::{AttemptFilter, Message, MessageFilter, StoreError};
+use vestnik_store::{AttemptFilter, Message, MessageFilter, Recipients, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -55,8 +55,21 @@ pub async fn create(
         payload_expires_at: now + input.payload_retention_period.unwrap_or(90) * DAY_MS,
         created_at: now,
     };
-    let lease = state.dispatcher.lease_for_new_tasks(now);
-    let (message, tasks) = state.store.create_message(message, lease).await?;
+    let message = accept(&state, message, Recipients::Subscribers).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MessageOut::new(message, with_content)),
+    ))
+}
+
+/// Stores the message with its deliveries (durable when this returns) and hands them to the
+/// dispatcher.
+async fn accept(state: &AppState, message: Message, recipients: Recipients) -> ApiResult<Message> {
+    let lease = state.dispatcher.lease_for_new_tasks(message.created_at);
+    let (message, tasks) = state
+        .store
+        .create_message(message, recipients, lease)
+        .await?;
     metrics::counter!("vestnik_messages_accepted_total").increment(1);
     tracing::debug!(msg_id = %message.id, app_id = %message.app_id, deliveries = tasks.len(), "message accepted");
     if lease.is_some() {
@@ -64,10 +77,68 @@ pub async fn create(
     } else {
         state.dispatcher.wake();
     }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(MessageOut::new(message, with_content)),
-    ))
+    Ok(message)
+}
+
+/// The event type Svix answers without a stored event type: a connectivity check.
+const PING_EVENT_TYPE: &str = "svix.ping";
+
+/// `POST …/endpoint/{endpoint_id}/send-example`: a message of the event type, built from the
+/// first example of its schema (version "1", as Svix does), sent to this endpoint alone.
+pub async fn send_example(
+    State(state): State<AppState>,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    JsonBody(input): JsonBody<EventExampleIn>,
+) -> ApiResult<(StatusCode, Json<MessageOut>)> {
+    check_event_type("eventType", &input.event_type)?;
+    let (app, endpoint) = find_endpoint(&state, &app_id, &endpoint_id).await?;
+    if endpoint.disabled {
+        return Err(endpoint_disabled());
+    }
+    let payload = if input.event_type == PING_EVENT_TYPE {
+        r#"{"success":true}"#.to_owned()
+    } else {
+        let event_type = state
+            .store
+            .get_event_type(&input.event_type)
+            .await?
+            .ok_or(ApiError::NotFound("event type"))?;
+        schema_example(event_type.schemas.as_deref()).ok_or_else(|| ApiError::BadRequest {
+            code: "no_example",
+            detail: format!(
+                "event type {} has no example: add one under schemas.\"1\".examples",
+                input.event_type
+            ),
+        })?
+    };
+    let now = now_ms();
+    let message = Message {
+        id: MessageId::generate(now as u64),
+        app_id: app.id,
+        event_id: None,
+        event_type: input.event_type,
+        channels: None,
+        payload: Some(payload),
+        payload_expires_at: now + 90 * DAY_MS,
+        created_at: now,
+    };
+    let message = accept(&state, message, Recipients::Endpoint(endpoint.id)).await?;
+    // 202 as Svix's server and SDKs have it (its OpenAPI document says 200).
+    Ok((StatusCode::ACCEPTED, Json(MessageOut::new(message, true))))
+}
+
+/// The first entry of `schemas["1"].examples`, if it is a JSON object (a message payload must be).
+fn schema_example(schemas: Option<&str>) -> Option<String> {
+    let schemas: serde_json::Value = serde_json::from_str(schemas?).ok()?;
+    let example = schemas.get("1")?.get("examples")?.get(0)?;
+    example.is_object().then(|| example.to_string())
+}
+
+fn endpoint_disabled() -> ApiError {
+    ApiError::BadRequest {
+        code: "endpoint_disabled",
+        detail: "the endpoint is disabled; enable it before sending to it".into(),
+    }
 }
 
 fn message_filter(
@@ -209,10 +280,7 @@ pub async fn resend(
         .await?
         .ok_or(ApiError::NotFound("endpoint"))?;
     if endpoint.disabled {
-        return Err(ApiError::BadRequest {
-            code: "endpoint_disabled",
-            detail: "the endpoint is disabled; enable it before resending".into(),
-        });
+        return Err(endpoint_disabled());
     }
     if message.payload.is_none() {
         return Err(ApiError::BadRequest {
@@ -339,4 +407,27 @@ pub async fn expunge_attempt(
         .ok_or(ApiError::NotFound("attempt"))?;
     state.store.expunge_attempt_content(&attempt_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::schema_example;
+
+    #[test]
+    fn the_example_is_the_first_object_of_schema_version_one() {
+        let schemas = r#"{"1":{"type":"object","examples":[{"a":1},{"b":2}]}}"#;
+        assert_eq!(schema_example(Some(schemas)).as_deref(), Some(r#"{"a":1}"#));
+    }
+
+    #[test]
+    fn no_schema_no_examples_or_a_non_object_example_give_none() {
+        assert_eq!(schema_example(None), None);
+        assert_eq!(schema_example(Some(r#"{"1":{"type":"object"}}"#)), None);
+        assert_eq!(
+            schema_example(Some(r#"{"2":{"examples":[{"a":1}]}}"#)),
+            None
+        );
+        assert_eq!(schema_example(Some(r#"{"1":{"examples":["text"]}}"#)), None);
+        assert_eq!(schema_example(Some("not json")), None);
+    }
 }

@@ -68,7 +68,7 @@ pub fn api(state: AppState) -> Router<AppState> {
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/send-example",
-            post(endpoints::send_example),
+            post(messages::send_example),
         )
         .route(
             "/app/{app_id}/endpoint/{endpoint_id}/msg",

@@ -1,5 +1,5 @@
 //! The delivery pipeline end to end: fan-out, retries, Retry-After, 410, timeouts, the SSRF
-//! guard, resend, recover, recovery catch-up and secret rotation.
+//! guard, resend, recover, recovery catch-up, secret rotation, operational webhooks and send-example.
 
 use crate::harness::*;
 use serde_json::json;
@@ -420,5 +420,167 @@ async fn custom_headers_are_sent_but_cannot_override_signatures() {
     app.wait_attempts("clinic", msg["id"].as_str().unwrap(), |a| a.len() == 1)
         .await;
     assert_eq!(header(&receiver.received()[0], "x-clinic"), "42");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn operational_webhooks_reach_the_operator_signed() {
+    let operator = TestReceiver::start().await;
+    let always_fails = TestReceiver::start().await;
+    always_fails.fallback(Some(Reply::Status(500)));
+    let flaky = TestReceiver::start().await;
+    flaky.script([Reply::Status(500), Reply::Status(500)]);
+    let gone = TestReceiver::start().await;
+    gone.fallback(Some(Reply::Status(410)));
+    let mut settings = fast_settings();
+    settings.operational_webhook_url = Some(format!("{}/ops", operator.url));
+    settings.delivery.failing_after_attempts = 2;
+    let app = spawn_app_with(settings).await;
+    app.create_app("clinic").await;
+    for (event_type, receiver) in [("a", &always_fails), ("b", &flaky), ("c", &gone)] {
+        app.create_endpoint(
+            "clinic",
+            json!({"url": format!("{}/hook", receiver.url), "eventTypes": [event_type], "uid": event_type}),
+        )
+        .await;
+    }
+    let mut msg_ids = std::collections::HashMap::new();
+    for event_type in ["a", "b", "c"] {
+        let msg = app
+            .send("clinic", json!({"eventType": event_type, "payload": {}}))
+            .await;
+        msg_ids.insert(event_type, msg["id"].as_str().unwrap().to_owned());
+    }
+
+    // a: fails twice (failing), then twice more (exhausted); b: fails twice (failing), then
+    // succeeds (recovered); c: 410 on the first attempt (exhausted, endpoint disabled).
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while operator.received().len() < 6 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await; // nothing more may follow
+    let (_, secret) = app
+        .get("/app/vestnik-operational/endpoint/operator/secret")
+        .await;
+    let secret = Secret::parse(secret["key"].as_str().unwrap()).unwrap();
+    let mut events = Vec::new();
+    for received in operator.received() {
+        assert_eq!(received.path, "/ops");
+        verify(
+            &secret,
+            &header(&received, "webhook-id"),
+            &header(&received, "webhook-timestamp"),
+            &header(&received, "webhook-signature"),
+            &received.body,
+            now_secs(),
+            300,
+        )
+        .expect("operational webhooks are signed with the operator endpoint's secret");
+        let event: serde_json::Value = serde_json::from_slice(&received.body).unwrap();
+        let data = &event["data"];
+        let subject = match event["type"].as_str().unwrap() {
+            "endpoint.disabled" => data["endpointUid"].as_str().unwrap().to_owned(),
+            _ => {
+                let msg_id = data["msgId"].as_str().unwrap();
+                let (event_type, _) = msg_ids.iter().find(|(_, id)| *id == msg_id).unwrap();
+                (*event_type).to_owned()
+            }
+        };
+        events.push(format!("{} {subject}", event["type"].as_str().unwrap()));
+    }
+    events.sort();
+    assert_eq!(
+        events,
+        [
+            "endpoint.disabled c",
+            "message.attempt.exhausted a",
+            "message.attempt.exhausted c",
+            "message.attempt.failing a",
+            "message.attempt.failing b",
+            "message.attempt.recovered b",
+        ]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn send_example_goes_to_that_endpoint_alone() {
+    let app = spawn_app().await;
+    let receiver = TestReceiver::start().await;
+    app.create_app("clinic").await;
+    for uid in ["target", "bystander"] {
+        app.create_endpoint(
+            "clinic",
+            json!({"url": format!("{}/{uid}", receiver.url), "uid": uid, "eventTypes": ["other"]}),
+        )
+        .await;
+    }
+    let example = json!({"claimId": "C-1", "status": "approved"});
+    let (status, _) = app
+        .post(
+            "/event-type",
+            json!({"name": "claim.status_changed", "description": "a claim's status changed",
+                   "schemas": {"1": {"type": "object", "examples": [example]}}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    let (status, msg) = app
+        .post(
+            "/app/clinic/endpoint/target/send-example",
+            json!({"eventType": "claim.status_changed"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{msg}");
+    assert_eq!(msg["eventType"], "claim.status_changed");
+    assert_eq!(msg["payload"], example);
+    app.wait_attempts("clinic", msg["id"].as_str().unwrap(), |a| a.len() == 1)
+        .await;
+    let (status, ping) = app
+        .post(
+            "/app/clinic/endpoint/target/send-example",
+            json!({"eventType": "svix.ping"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{ping}");
+    app.wait_attempts("clinic", ping["id"].as_str().unwrap(), |a| a.len() == 1)
+        .await;
+    let target = receiver.received_on("/target");
+    assert_eq!(target.len(), 2);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&target[0].body).unwrap(),
+        example
+    );
+    assert_eq!(&target[1].body[..], br#"{"success":true}"#);
+    assert!(receiver.received_on("/bystander").is_empty());
+
+    let (status, error) = app
+        .post(
+            "/event-type",
+            json!({"name": "bare", "description": "no schema"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{error}");
+    let (status, error) = app
+        .post(
+            "/app/clinic/endpoint/target/send-example",
+            json!({"eventType": "bare"}),
+        )
+        .await;
+    assert_eq!((status, &error["code"]), (400, &json!("no_example")));
+    let (status, error) = app
+        .post(
+            "/app/clinic/endpoint/target/send-example",
+            json!({"eventType": "unknown"}),
+        )
+        .await;
+    assert_eq!(status, 404, "{error}");
+    let (status, _) = app
+        .post(
+            "/app/clinic/endpoint/nobody/send-example",
+            json!({"eventType": "svix.ping"}),
+        )
+        .await;
+    assert_eq!(status, 404);
     app.stop().await;
 }

@@ -19,6 +19,9 @@ use writer::Writer;
 
 const MAX_IDLE_READERS: usize = 8;
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 64;
+
 pub struct SqliteStore {
     writer: Writer,
     readers: Arc<Readers>,
@@ -38,6 +41,7 @@ impl Readers {
         }
         let conn = Connection::open(&self.path)?;
         conn.execute_batch("PRAGMA busy_timeout = 10000; PRAGMA query_only = 1;")?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }
 
@@ -74,6 +78,9 @@ impl SqliteStore {
                 "returned tasks leased before the last stop"
             );
         }
+        // The writer runs some 30 distinct statements; rusqlite's default cache of 16 would keep
+        // evicting and re-parsing them.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(Self {
             writer: Writer::spawn(conn)?,
             readers: Arc::new(Readers {
@@ -442,6 +449,7 @@ impl Store for SqliteStore {
     async fn create_message(
         &self,
         msg: Message,
+        recipients: Recipients,
         lease_until: Option<UnixMs>,
     ) -> StoreResult<(Message, Vec<LeasedTask>)> {
         let (status, next) = match lease_until {
@@ -456,12 +464,24 @@ impl Store for SqliteStore {
                 .execute(params![msg.id.as_str(), msg.app_id.as_str(), msg.event_id, msg.event_type,
                     list_to_json(&msg.channels), msg.payload, msg.payload_expires_at, msg.created_at])
                 .map_err(|err| conflict_on_unique(err, "a message with this eventId already exists"))?;
-                let endpoints = {
-                    let mut stmt = conn.prepare_cached(&format!(
-                        "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE app_id = ?1 AND disabled = 0"
-                    ))?;
-                    let rows = stmt.query_map([msg.app_id.as_str()], endpoint)?;
-                    rows.collect::<Result<Vec<_>, _>>()?
+                let endpoints = match &recipients {
+                    Recipients::Subscribers => {
+                        let mut stmt = conn.prepare_cached(&format!(
+                            "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE app_id = ?1 AND disabled = 0"
+                        ))?;
+                        let mut all = stmt
+                            .query_map([msg.app_id.as_str()], endpoint)?
+                            .collect::<Result<Vec<_>, _>>()?;
+                        all.retain(|ep| ep.accepts(&msg.event_type, msg.channels.as_deref()));
+                        all
+                    }
+                    Recipients::Endpoint(id) => {
+                        let mut stmt = conn.prepare_cached(&format!(
+                            "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE app_id = ?1 AND id = ?2"
+                        ))?;
+                        let found = one(stmt.query_row([msg.app_id.as_str(), id.as_str()], endpoint))?;
+                        vec![found.ok_or(StoreError::NotFound("endpoint"))?]
+                    }
                 };
                 let mut insert = conn.prepare_cached(
                     "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, next_attempt_at, manual, created_at)
@@ -469,7 +489,7 @@ impl Store for SqliteStore {
                 )?;
                 let payload = bytes::Bytes::from(msg.payload.clone().unwrap_or_default());
                 let mut tasks = Vec::new();
-                for ep in endpoints.iter().filter(|ep| ep.accepts(&msg.event_type, msg.channels.as_deref())) {
+                for ep in &endpoints {
                     insert.execute(params![msg.id.as_str(), ep.id.as_str(), msg.app_id.as_str(), status.code(), next, msg.created_at])?;
                     tasks.push(LeasedTask {
                         msg_id: msg.id.clone(),
