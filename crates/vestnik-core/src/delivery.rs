@@ -65,10 +65,12 @@ pub enum OutcomeCode {
     Tls,
     HttpStatus,
     BlockedTarget,
+    /// An in-process handler returned an error or panicked.
+    HandlerError,
 }
 
 impl OutcomeCode {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Success,
         Self::Timeout,
         Self::Dns,
@@ -76,6 +78,7 @@ impl OutcomeCode {
         Self::Tls,
         Self::HttpStatus,
         Self::BlockedTarget,
+        Self::HandlerError,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +90,7 @@ impl OutcomeCode {
             Self::Tls => "tls",
             Self::HttpStatus => "http_status",
             Self::BlockedTarget => "blocked_target",
+            Self::HandlerError => "handler_error",
         }
     }
 

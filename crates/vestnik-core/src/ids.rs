@@ -1,4 +1,4 @@
-//! Prefixed, time-sortable ids (`app_…`, `ep_…`, `msg_…`, `atmpt_…`): a ULID after the prefix, so
+//! Prefixed, time-sortable ids (`app_…`, `ep_…`, `msg_…`, `atmpt_…`, `src_…`, `req_…`): a ULID after the prefix, so
 //! ids sort by creation time and serve directly as pagination cursors.
 
 use std::fmt;
@@ -58,6 +58,8 @@ prefixed_id!(AppId, "app_");
 prefixed_id!(EndpointId, "ep_");
 prefixed_id!(MessageId, "msg_");
 prefixed_id!(AttemptId, "atmpt_");
+prefixed_id!(SourceId, "src_");
+prefixed_id!(RequestId, "req_");
 
 const RANDOM_PART_MASK: u128 = (1u128 << 80) - 1;
 

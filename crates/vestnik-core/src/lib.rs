@@ -8,6 +8,6 @@ pub mod retry;
 pub mod ssrf;
 
 pub use delivery::{AttemptResult, DeliveryStatus, NextStep, OutcomeCode, TriggerType};
-pub use ids::{AppId, AttemptId, EndpointId, MessageId};
+pub use ids::{AppId, AttemptId, EndpointId, MessageId, RequestId, SourceId};
 pub use names::{Channel, EndpointUrl, EventTypeName, NameError, Uid};
 pub use retry::RetrySchedule;

@@ -2,6 +2,7 @@
 //! a global and a per-endpoint concurrency cap and the endpoint's `throttleRate`, records results
 //! in batches, and keeps the lease pool topped up from storage.
 
+use crate::handler::{HandedEvent, handler_name};
 use crate::operational::OperationalEvents;
 use crate::outbound::{AttemptReport, OutboundClient};
 use crate::request::attempt_headers;
@@ -452,14 +453,31 @@ impl Lanes {
 /// Makes one attempt and reports it; never fails, whatever the endpoint does.
 async fn attempt(shared: Arc<Shared>, task: LeasedTask, config: Arc<LaneConfig>) {
     let started_ms = now_ms();
-    let report = match &config.url {
-        Some(url) => {
+    let handler = config.url.as_ref().and_then(handler_name);
+    let report = match (&config.url, handler) {
+        (_, Some(name)) => {
+            let event = HandedEvent {
+                id: task.msg_id.to_string(),
+                event_type: task.event_type.clone(),
+                event_id: task.event_id.clone(),
+                headers: task.headers.clone(),
+                body: task.payload.clone(),
+                attempt: task.attempts + 1,
+            };
+            let settings = &shared.settings;
+            settings
+                .handlers
+                .deliver(name, event, settings.timeout)
+                .await
+        }
+        (Some(url), None) => {
             let headers = attempt_headers(
                 task.msg_id.as_str(),
                 started_ms / 1000,
                 &task.payload,
                 &config.signing_secrets(started_ms),
                 shared.settings.svix_headers,
+                &task.headers,
                 &config.headers,
             );
             shared
@@ -467,7 +485,7 @@ async fn attempt(shared: Arc<Shared>, task: LeasedTask, config: Arc<LaneConfig>)
                 .post(url, &headers, task.payload.clone())
                 .await
         }
-        None => AttemptReport {
+        (None, _) => AttemptReport {
             result: vestnik_core::AttemptResult::failed(OutcomeCode::Connection),
             response: "the endpoint URL cannot be parsed".into(),
             duration: Duration::ZERO,

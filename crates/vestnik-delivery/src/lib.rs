@@ -1,14 +1,16 @@
 //! Outbound delivery: leases due tasks, paces them per endpoint, signs and POSTs them behind the
-//! SSRF guard, records every attempt and decides what comes next. Only [`outbound`] opens
-//! connections to customer endpoints.
+//! SSRF guard (or hands them to an in-process [`handler`]), records every attempt and decides
+//! what comes next. Only [`outbound`] opens connections to customer endpoints.
 
 pub mod dispatcher;
 pub mod guard;
+pub mod handler;
 pub mod operational;
 pub mod outbound;
 pub mod request;
 
 pub use dispatcher::{Dispatcher, DispatcherHandle};
+pub use handler::{HandedEvent, Handler, HandlerError, Handlers};
 pub use operational::OperationalEvents;
 pub use outbound::ClientError;
 
@@ -38,6 +40,8 @@ pub struct DeliverySettings {
     pub disable_after: Duration,
     /// Send `message.attempt.failing` once a delivery has failed this many attempts.
     pub failing_after_attempts: u32,
+    /// In-process destinations, by name (`vestnik-handler:<name>` endpoints).
+    pub handlers: Handlers,
 }
 
 impl Default for DeliverySettings {
@@ -54,6 +58,7 @@ impl Default for DeliverySettings {
             response_body_cap: 8 * 1024,
             disable_after: Duration::from_secs(5 * 24 * 3600),
             failing_after_attempts: 4,
+            handlers: Handlers::default(),
         }
     }
 }

@@ -52,6 +52,7 @@ impl OperationalEvents {
             payload: Some(payload.to_string()),
             payload_expires_at: now + RETENTION_DAYS * 86_400_000,
             created_at: now,
+            headers: Vec::new(),
         };
         match self
             .store

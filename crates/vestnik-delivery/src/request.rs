@@ -1,5 +1,6 @@
 //! The headers of one attempt: Standard Webhooks signature headers (and their `svix-` twins),
-//! then the endpoint's custom headers, which may never override the signature headers.
+//! then an inbound request's forwarded headers, then the endpoint's custom headers; neither of
+//! the latter may override the signature headers.
 
 use vestnik_signature::{Secret, signature_header};
 
@@ -28,12 +29,18 @@ pub fn attempt_headers(
     body: &[u8],
     secrets: &[Secret],
     svix_headers: bool,
+    forwarded: &[(String, String)],
     custom: &[(String, String)],
 ) -> Vec<(String, String)> {
     let signature = signature_header(secrets, msg_id, timestamp, body);
     let timestamp = timestamp.to_string();
+    // A forwarded inbound body keeps the content type its sender gave it.
+    let content_type = forwarded
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .map_or("application/json", |(_, value)| value.as_str());
     let mut headers = vec![
-        ("content-type".to_owned(), "application/json".to_owned()),
+        ("content-type".to_owned(), content_type.to_owned()),
         ("webhook-id".to_owned(), msg_id.to_owned()),
         ("webhook-timestamp".to_owned(), timestamp.clone()),
         ("webhook-signature".to_owned(), signature.clone()),
@@ -44,8 +51,9 @@ pub fn attempt_headers(
         headers.push(("svix-signature".to_owned(), signature));
     }
     headers.extend(
-        custom
+        forwarded
             .iter()
+            .chain(custom)
             .filter(|(name, _)| !is_reserved(name))
             .cloned(),
     );
@@ -70,6 +78,7 @@ mod tests {
             body,
             &[secret],
             true,
+            &[],
             &custom,
         );
         let get = |name: &str| {
@@ -90,8 +99,43 @@ mod tests {
 
     #[test]
     fn standard_only_mode_sends_no_svix_headers() {
-        let headers = attempt_headers("msg_1", 1, b"{}", &[Secret::generate()], false, &[]);
+        let headers = attempt_headers("msg_1", 1, b"{}", &[Secret::generate()], false, &[], &[]);
         assert!(headers.iter().all(|(name, _)| !name.starts_with("svix-")));
         assert_eq!(headers.len(), 4);
+    }
+
+    #[test]
+    fn forwarded_headers_keep_their_content_type_but_not_a_senders_signature() {
+        let forwarded = vec![
+            (
+                "content-type".to_owned(),
+                "application/x-www-form-urlencoded".to_owned(),
+            ),
+            ("x-github-event".to_owned(), "push".to_owned()),
+            (
+                "webhook-signature".to_owned(),
+                "v1,from-the-sender".to_owned(),
+            ),
+        ];
+        let secret = Secret::generate();
+        let headers = attempt_headers(
+            "msg_1",
+            1,
+            b"a=1",
+            &[secret.clone()],
+            false,
+            &forwarded,
+            &[],
+        );
+        let get = |name: &str| {
+            headers
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(get("content-type"), ["application/x-www-form-urlencoded"]);
+        assert_eq!(get("x-github-event"), ["push"]);
+        assert_eq!(get("webhook-signature"), [secret.sign("msg_1", 1, b"a=1")]);
     }
 }

@@ -1,5 +1,8 @@
 //! Standard Webhooks (`webhook-id`/`webhook-timestamp`/`webhook-signature`) secrets, signing and
-//! verification. Pure: time is passed in, randomness only when generating a secret.
+//! verification; `providers` verifies other senders' schemes. Pure: time is passed in,
+//! randomness only when generating a secret.
+
+pub mod providers;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;

@@ -89,6 +89,9 @@ pub struct Message {
     pub payload: Option<String>,
     pub payload_expires_at: UnixMs,
     pub created_at: UnixMs,
+    /// Headers of an inbound request that go with it to its destinations (lower-case names);
+    /// empty for messages created through the API.
+    pub headers: Vec<(String, String)>,
 }
 
 /// Which endpoints a new message goes to.
@@ -140,4 +143,6 @@ pub struct LeasedTask {
     pub attempts: u32,
     pub manual: bool,
     pub msg_created_at: UnixMs,
+    /// The message's forwarded headers (see [`Message::headers`]).
+    pub headers: Vec<(String, String)>,
 }

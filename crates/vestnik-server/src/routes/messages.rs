@@ -54,6 +54,7 @@ pub async fn create(
         payload: Some(input.payload.get().to_owned()),
         payload_expires_at: now + input.payload_retention_period.unwrap_or(90) * DAY_MS,
         created_at: now,
+        headers: Vec::new(),
     };
     let message = accept(&state, message, Recipients::Subscribers).await?;
     Ok((
@@ -121,6 +122,7 @@ pub async fn send_example(
         payload: Some(payload),
         payload_expires_at: now + 90 * DAY_MS,
         created_at: now,
+        headers: Vec::new(),
     };
     let message = accept(&state, message, Recipients::Endpoint(endpoint.id)).await?;
     // 202 as Svix's server and SDKs have it (its OpenAPI document says 200).

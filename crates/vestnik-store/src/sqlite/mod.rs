@@ -459,10 +459,11 @@ impl Store for SqliteStore {
         self.writer
             .write(move |conn| {
                 conn.prepare_cached(&format!(
-                    "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                    "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ))?
                 .execute(params![msg.id.as_str(), msg.app_id.as_str(), msg.event_id, msg.event_type,
-                    list_to_json(&msg.channels), msg.payload, msg.payload_expires_at, msg.created_at])
+                    list_to_json(&msg.channels), msg.payload, msg.payload_expires_at, msg.created_at,
+                    header_pairs_to_json(&msg.headers)])
                 .map_err(|err| conflict_on_unique(err, "a message with this eventId already exists"))?;
                 let endpoints = match &recipients {
                     Recipients::Subscribers => {
@@ -501,6 +502,7 @@ impl Store for SqliteStore {
                         attempts: 0,
                         manual: false,
                         msg_created_at: msg.created_at,
+                        headers: msg.headers.clone(),
                     });
                 }
                 Ok((msg, tasks))
@@ -766,7 +768,7 @@ impl Store for SqliteStore {
                 let tasks = {
                     let mut select = conn.prepare_cached(
                         "SELECT d.msg_id, d.endpoint_id, d.app_id, m.event_type, m.event_id, m.payload,
-                                d.attempts, d.manual, m.created_at
+                                d.attempts, d.manual, m.created_at, m.headers
                          FROM deliveries d JOIN messages m ON m.id = d.msg_id
                          WHERE d.next_attempt_at <= ?1 ORDER BY d.next_attempt_at LIMIT ?2",
                     )?;
@@ -781,6 +783,7 @@ impl Store for SqliteStore {
                             attempts: row.get(6)?,
                             manual: row.get(7)?,
                             msg_created_at: row.get(8)?,
+                            headers: header_pairs(row, 9)?,
                         })
                     })?;
                     rows.collect::<Result<Vec<_>, _>>()?

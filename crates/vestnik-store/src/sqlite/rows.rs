@@ -12,7 +12,7 @@ pub const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, disabled,
     channels, metadata, throttle_rate, headers, secret, previous_secrets, failing_since, \
     created_at, updated_at";
 pub const MESSAGE_COLUMNS: &str =
-    "id, app_id, event_id, event_type, channels, payload, payload_expires_at, created_at";
+    "id, app_id, event_id, event_type, channels, payload, payload_expires_at, created_at, headers";
 pub const DELIVERY_COLUMNS: &str =
     "msg_id, endpoint_id, status, attempts, next_attempt_at, created_at";
 pub const ATTEMPT_COLUMNS: &str = "id, msg_id, endpoint_id, app_id, url, status, outcome, \
@@ -102,7 +102,27 @@ pub fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
         payload: row.get(5)?,
         payload_expires_at: row.get(6)?,
         created_at: row.get(7)?,
+        headers: header_pairs(row, 8)?,
     })
+}
+
+/// Forwarded headers are kept as a JSON array of `[name, value]` pairs, NULL when there are none.
+pub fn header_pairs_to_json(headers: &[(String, String)]) -> Option<String> {
+    (!headers.is_empty())
+        .then(|| serde_json::to_string(headers).expect("pairs of strings serialise"))
+}
+
+pub fn header_pairs(row: &Row<'_>, column: usize) -> rusqlite::Result<Vec<(String, String)>> {
+    match row.get::<_, Option<String>>(column)? {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(&text).map_err(|err| {
+            rusqlite::Error::FromSqlConversionFailure(
+                column,
+                rusqlite::types::Type::Text,
+                err.into(),
+            )
+        }),
+    }
 }
 
 /// Reads a delivery whose columns start at `offset` (so it can follow a message in a join).

@@ -3,7 +3,8 @@
 use rusqlite::Connection;
 
 /// Each entry moves the schema one version forward; never edit a released entry, append one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -92,7 +93,46 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_by_msg ON attempts (msg_id, id);
 CREATE INDEX attempts_by_endpoint ON attempts (endpoint_id, id);
-"#];
+"#,
+    r#"
+-- Inbound: sources (configured senders; their destinations are the endpoints of a reserved
+-- application) and every request they sent, accepted or not.
+ALTER TABLE messages ADD COLUMN headers TEXT;
+CREATE TABLE sources (
+    id               TEXT PRIMARY KEY,
+    uid              TEXT UNIQUE,
+    name             TEXT NOT NULL,
+    app_id           TEXT NOT NULL,
+    config           TEXT NOT NULL,
+    secret           TEXT NOT NULL,
+    previous_secrets TEXT NOT NULL,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+);
+-- status: 0 accepted, 1 duplicate, 2 rejected. An accepted request's body lives in its message's
+-- payload (msg_id), so it is stored once.
+CREATE TABLE inbound_requests (
+    id           TEXT PRIMARY KEY,
+    source_id    TEXT NOT NULL,
+    received_at  INTEGER NOT NULL,
+    remote_addr  TEXT NOT NULL,
+    method       TEXT NOT NULL,
+    path         TEXT NOT NULL,
+    headers      TEXT NOT NULL,
+    body         BLOB,
+    body_size    INTEGER NOT NULL,
+    status       INTEGER NOT NULL,
+    reason       TEXT,
+    event_id     TEXT,
+    msg_id       TEXT,
+    duplicate_of TEXT
+);
+CREATE INDEX inbound_by_source ON inbound_requests (source_id, id);
+CREATE INDEX inbound_by_status ON inbound_requests (source_id, status, id);
+CREATE UNIQUE INDEX inbound_event_ids ON inbound_requests (source_id, event_id)
+    WHERE status = 0 AND event_id IS NOT NULL;
+"#,
+];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let version: usize = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
