@@ -637,12 +637,22 @@ async fn attempt_events(ops: &OperationalEvents, finished: &Finished, failing_af
     let attempt = &finished.outcome.attempt;
     let attempts_made = task.attempts + 1;
     let event = match finished.outcome.next {
-        TaskNext::Delivered if attempts_made > failing_after => "message.attempt.recovered",
-        TaskNext::RetryAt(_) if attempts_made == failing_after => "message.attempt.failing",
-        TaskNext::Exhausted | TaskNext::DisableEndpoint => "message.attempt.exhausted",
+        TaskNext::Delivered if attempts_made > failing_after => "recovered",
+        TaskNext::RetryAt(_) if attempts_made == failing_after => "failing",
+        TaskNext::Exhausted | TaskNext::DisableEndpoint => "exhausted",
         _ => return,
     };
-    let data = serde_json::json!({
+    // The hand-on of an inbound request is reported as such, with its source.
+    let source = ops.inbound_source(&task.app_id).await;
+    let event = match (&source, event) {
+        (None, "recovered") => "message.attempt.recovered",
+        (None, "failing") => "message.attempt.failing",
+        (None, _) => "message.attempt.exhausted",
+        (Some(_), "recovered") => "inbound.delivery.recovered",
+        (Some(_), "failing") => "inbound.delivery.failing",
+        (Some(_), _) => "inbound.delivery.exhausted",
+    };
+    let mut data = serde_json::json!({
         "appId": task.app_id.as_str(),
         "endpointId": task.endpoint_id.as_str(),
         "msgId": task.msg_id.as_str(),
@@ -653,6 +663,9 @@ async fn attempt_events(ops: &OperationalEvents, finished: &Finished, failing_af
             "timestamp": crate::operational::rfc3339(attempt.created_at),
         },
     });
+    if let Some(source) = source {
+        data["sourceId"] = serde_json::Value::String(source);
+    }
     ops.emit(event, data, now_ms()).await;
 }
 

@@ -1,5 +1,6 @@
 //! Operational webhooks: events about the pipeline itself (`endpoint.disabled`,
-//! `message.attempt.failing|exhausted|recovered`) published as ordinary messages of a reserved
+//! `message.attempt.failing|exhausted|recovered`, their `inbound.delivery.*` twins for the
+//! hand-on of inbound requests, and the server's alerts) published as ordinary messages of a reserved
 //! application, so they are durable, signed and retried like any other message.
 
 use std::sync::Arc;
@@ -12,6 +13,9 @@ pub struct OperationalEvents {
     store: Arc<dyn Store>,
     app: Option<AppId>,
 }
+
+/// The uid prefix of the application that holds an inbound source's destinations.
+pub const INBOUND_APP_UID_PREFIX: &str = "vestnik-source.";
 
 /// Retention of operational event payloads, in days.
 const RETENTION_DAYS: i64 = 30;
@@ -30,6 +34,16 @@ impl OperationalEvents {
     /// The reserved application whose deliveries must not raise operational events themselves.
     pub fn app(&self) -> Option<&AppId> {
         self.app.as_ref()
+    }
+
+    /// The source whose destinations `app` holds, if it is an inbound source's application
+    /// (its uid is `vestnik-source.<source id>`). Only asked when an event is about to be sent.
+    pub async fn inbound_source(&self, app: &AppId) -> Option<String> {
+        self.app.as_ref()?;
+        let app = self.store.get_app(app.as_str()).await.ok()??;
+        app.uid?
+            .strip_prefix(INBOUND_APP_UID_PREFIX)
+            .map(str::to_owned)
     }
 
     /// Publishes one event; returns whether it was stored (errors are logged, never raised, so a

@@ -122,7 +122,7 @@ mod tests {
             "msg_1",
             1,
             b"a=1",
-            &[secret.clone()],
+            std::slice::from_ref(&secret),
             false,
             &forwarded,
             &[],

@@ -24,6 +24,13 @@ pub enum ApiError {
     Validation(Vec<(Vec<String>, String, &'static str)>),
     #[error("{0}")]
     NotImplemented(&'static str),
+    /// An inbound request that failed verification (400 malformed, 401 not authentic).
+    #[error("{detail}")]
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        detail: String,
+    },
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -89,6 +96,11 @@ impl IntoResponse for ApiError {
                 )
                     .into_response();
             }
+            Self::Refused {
+                status,
+                code,
+                detail,
+            } => (*status, *code, detail.clone()),
             Self::NotImplemented(detail) => (
                 StatusCode::NOT_IMPLEMENTED,
                 "not_implemented",

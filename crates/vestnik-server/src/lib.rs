@@ -1,7 +1,9 @@
-//! The HTTP face of Vestnik and its wiring: the Svix-compatible management API under `/api/v1`,
-//! health, Prometheus metrics and our OpenAPI document, all on one listener; [`start`] builds the
+//! The HTTP face of Vestnik and its wiring: the Svix-compatible management API under `/api/v1`
+//! (with our inbound sources), the inbound gateway at `/in/{source}`, health, Prometheus
+//! metrics and our OpenAPI document, all on one listener; [`start`] builds the
 //! store, the dispatcher and the background jobs from [`ServerSettings`].
 
+pub mod alerts;
 pub mod error;
 pub mod extract;
 pub mod models;
@@ -18,6 +20,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use vestnik_delivery::{DeliverySettings, Dispatcher, DispatcherHandle, OperationalEvents, now_ms};
+use vestnik_inbound::InboundSettings;
 use vestnik_store::Store;
 
 /// Everything `vestnik serve` is configured with, parsed and validated by the binary.
@@ -29,6 +32,8 @@ pub struct ServerSettings {
     pub operational_webhook_url: Option<String>,
     /// Largest request body the API accepts.
     pub max_body_bytes: usize,
+    pub inbound: InboundSettings,
+    pub alerts: alerts::AlertSettings,
 }
 
 impl std::fmt::Debug for ServerSettings {
@@ -38,6 +43,8 @@ impl std::fmt::Debug for ServerSettings {
             .field("api_token", &self.api_token.as_ref().map(|_| "<redacted>"))
             .field("operational_webhook_url", &self.operational_webhook_url)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("inbound", &self.inbound)
+            .field("alerts", &self.alerts)
             .finish()
     }
 }
@@ -49,6 +56,8 @@ impl Default for ServerSettings {
             api_token: None,
             operational_webhook_url: None,
             max_body_bytes: 1024 * 1024,
+            inbound: InboundSettings::default(),
+            alerts: alerts::AlertSettings::default(),
         }
     }
 }
@@ -58,6 +67,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub dispatcher: DispatcherHandle,
     pub token: Arc<str>,
+    pub inbound: Arc<InboundSettings>,
+    /// Names of the in-process handlers destinations may use.
+    pub handler_names: Arc<[String]>,
+    pub alerts: Arc<alerts::Alerts>,
 }
 
 /// A running server: its address, the token it accepts, and a way to stop it.
@@ -112,11 +125,20 @@ pub async fn start(
         None => None,
     };
     let ops = OperationalEvents::new(Arc::clone(&store), ops_app);
+    let alerts = Arc::new(alerts::Alerts::new(ops.clone(), settings.alerts.clone()));
     let dispatcher = Dispatcher::new(Arc::clone(&store), settings.delivery.clone(), ops)?;
     let state = AppState {
         store: Arc::clone(&store),
         dispatcher: dispatcher.handle(),
         token: Arc::from(token.as_str()),
+        inbound: Arc::new(settings.inbound.clone()),
+        handler_names: settings
+            .delivery
+            .handlers
+            .names()
+            .map(str::to_owned)
+            .collect(),
+        alerts,
     };
     let metrics = telemetry::install();
     let router = router(state.clone(), settings.max_body_bytes, metrics);
@@ -125,7 +147,8 @@ pub async fn start(
     let task = tokio::spawn(async move {
         let dispatcher_task = tokio::spawn(dispatcher.run(serve_shutdown.clone()));
         let housekeeping = tokio::spawn(housekeeping(state, serve_shutdown.clone()));
-        let http = axum::serve(listener, router)
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let http = axum::serve(listener, service)
             .with_graceful_shutdown(serve_shutdown.clone().cancelled_owned());
         if let Err(err) = http.await {
             tracing::error!(error = %err, "the HTTP server stopped");
@@ -148,6 +171,7 @@ pub fn router(state: AppState, max_body_bytes: usize, metrics: telemetry::Metric
     let limit = extract::BodyLimit(max_body_bytes);
     Router::new()
         .nest("/api/v1", routes::api(state.clone()))
+        .route("/in/{source_id}", axum::routing::post(routes::receive))
         .route("/api/v1/health", get(|| async { StatusCode::NO_CONTENT }))
         .route(
             "/api/v1/health/ping",
@@ -261,7 +285,10 @@ async fn housekeeping(state: AppState, shutdown: CancellationToken) {
         }
         rounds += 1;
         match state.store.queue_depths(now_ms()).await {
-            Ok(depths) => telemetry::record_depths(depths, state.dispatcher.held()),
+            Ok(depths) => {
+                telemetry::record_depths(depths, state.dispatcher.held());
+                state.alerts.queue_depths(depths, now_ms()).await;
+            }
             Err(err) => tracing::warn!(error = %err, "cannot read queue depths"),
         }
         if rounds % 60 == 1 {

@@ -1,11 +1,13 @@
-//! Vestnik's storage seam. [`Store`] is every read and write the API and the workers make; the API
+//! Vestnik's storage seam. [`Store`] (with [`InboundStore`]) is every read and write the API and the workers make; the API
 //! and `vestnik-delivery` see only this trait, so a PostgreSQL implementation slots in beside
 //! [`sqlite::SqliteStore`] without touching them.
 
+pub mod inbound;
 pub mod model;
 pub mod query;
 pub mod sqlite;
 
+pub use inbound::*;
 pub use model::*;
 pub use query::*;
 
@@ -35,7 +37,7 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: InboundStore + Send + Sync + 'static {
     // Settings kept across restarts (the generated admin token, for instance).
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
     async fn put_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<String>;

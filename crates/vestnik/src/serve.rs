@@ -78,6 +78,7 @@ impl ServeArgs {
                 .filter(|t| !t.is_empty()),
             operational_webhook_url: self.operational_webhook_url.clone(),
             max_body_bytes: self.max_body_bytes,
+            ..ServerSettings::default()
         }
     }
 }

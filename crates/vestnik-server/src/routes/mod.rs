@@ -4,7 +4,11 @@
 mod apps;
 mod endpoints;
 mod event_types;
+mod inbound;
 mod messages;
+mod sources;
+
+pub use inbound::receive;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -107,6 +111,26 @@ pub fn api(state: AppState) -> Router<AppState> {
             "/app/{app_id}/attempt/endpoint/{endpoint_id}",
             get(messages::attempts_by_endpoint),
         )
+        .route("/source", get(sources::list).post(sources::create))
+        .route(
+            "/source/{source_id}",
+            get(sources::get).put(sources::put).delete(sources::remove),
+        )
+        .route("/source/{source_id}/secret", get(sources::get_secret))
+        .route(
+            "/source/{source_id}/secret/rotate",
+            post(sources::rotate_secret),
+        )
+        .route("/source/{source_id}/request", get(sources::list_requests))
+        .route(
+            "/source/{source_id}/request/{request_id}",
+            get(sources::get_request),
+        )
+        .route(
+            "/source/{source_id}/request/{request_id}/replay",
+            post(sources::replay_request),
+        )
+        .route("/source/{source_id}/replay", post(sources::replay_range))
         .route("/auth/app-portal-access/{app_id}", post(app_portal_access))
         .route("/auth/logout", post(logout))
         .route_layer(axum::middleware::from_fn_with_state(

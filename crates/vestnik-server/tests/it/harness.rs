@@ -85,6 +85,11 @@ impl TestApp {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// `http://host:port`, for routes outside `/api/v1` such as `/in/{source}`.
+    pub fn root(&self) -> &str {
+        self.base.trim_end_matches("/api/v1")
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.request(reqwest::Method::GET, path, None).await
     }
@@ -236,5 +241,17 @@ impl TestReceiver {
             .into_iter()
             .filter(|r| r.path == path)
             .collect()
+    }
+}
+
+/// Polls `probe` until it yields a value, or panics after 20 s naming what was awaited.
+pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

@@ -1,6 +1,7 @@
 //! The embedded SQLite implementation of [`crate::Store`]: one writer thread with group commit,
 //! a small pool of reader connections, and an exclusive lock file so one process owns the file.
 
+mod inbound;
 mod rows;
 mod schema;
 mod writer;
@@ -153,6 +154,135 @@ fn query_list<T>(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Makes a manual delivery of `msg` to `endpoint` due at `now`. A resend after a delivery existed
+/// reuses its row (leaving one in flight alone); one to an endpoint the message never matched
+/// creates it, as Svix allows.
+fn schedule_resend(
+    conn: &Connection,
+    msg: &str,
+    endpoint: &str,
+    app: &str,
+    now: UnixMs,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, next_attempt_at, manual, created_at)
+         VALUES (?1, ?2, ?3, 1, 0, ?4, 1, ?4)
+         ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET
+           status = CASE WHEN status = 3 THEN 3 ELSE 1 END,
+           next_attempt_at = CASE WHEN status = 3 THEN next_attempt_at ELSE ?4 END,
+           manual = 1",
+    )?
+    .execute(params![msg, endpoint, app, now])?;
+    Ok(())
+}
+
+fn insert_app(conn: &Connection, app: &Application) -> StoreResult<()> {
+    conn.execute(
+        &format!("INSERT INTO applications ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        params![
+            app.id.as_str(),
+            app.uid,
+            app.name,
+            app.metadata,
+            app.throttle_rate,
+            app.created_at,
+            app.updated_at
+        ],
+    )
+    .map_err(|err| conflict_on_unique(err, "an application with this uid already exists"))?;
+    Ok(())
+}
+
+fn insert_endpoint(conn: &Connection, ep: &Endpoint) -> StoreResult<()> {
+    let previous = serde_json::to_string(&ep.secrets.previous).expect("serialisable");
+    conn.execute(
+        &format!("INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+        params![ep.id.as_str(), ep.app_id.as_str(), ep.uid, ep.url, ep.description, ep.disabled,
+            list_to_json(&ep.event_types), list_to_json(&ep.channels), ep.metadata, ep.throttle_rate,
+            ep.headers, ep.secrets.current, previous, ep.failing_since, ep.created_at, ep.updated_at],
+    )
+    .map_err(|err| conflict_on_unique(err, "an endpoint with this uid already exists in the application"))?;
+    Ok(())
+}
+
+/// Inserts a message and one delivery per recipient endpoint, inside the caller's transaction.
+/// With `lease_until` the deliveries are born leased by the caller, who dispatches the returned
+/// tasks from memory.
+fn insert_message(
+    conn: &Connection,
+    msg: Message,
+    recipients: &Recipients,
+    lease_until: Option<UnixMs>,
+) -> StoreResult<(Message, Vec<LeasedTask>)> {
+    let (status, next) = match lease_until {
+        Some(until) => (DeliveryStatus::Sending, until),
+        None => (DeliveryStatus::Pending, msg.created_at),
+    };
+    conn.prepare_cached(&format!(
+        "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    ))?
+    .execute(params![
+        msg.id.as_str(),
+        msg.app_id.as_str(),
+        msg.event_id,
+        msg.event_type,
+        list_to_json(&msg.channels),
+        msg.payload,
+        msg.payload_expires_at,
+        msg.created_at,
+        header_pairs_to_json(&msg.headers)
+    ])
+    .map_err(|err| conflict_on_unique(err, "a message with this eventId already exists"))?;
+    let endpoints = match &recipients {
+        Recipients::Subscribers => {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE app_id = ?1 AND disabled = 0"
+            ))?;
+            let mut all = stmt
+                .query_map([msg.app_id.as_str()], endpoint)?
+                .collect::<Result<Vec<_>, _>>()?;
+            all.retain(|ep| ep.accepts(&msg.event_type, msg.channels.as_deref()));
+            all
+        }
+        Recipients::Endpoint(id) => {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE app_id = ?1 AND id = ?2"
+            ))?;
+            let found = one(stmt.query_row([msg.app_id.as_str(), id.as_str()], endpoint))?;
+            vec![found.ok_or(StoreError::NotFound("endpoint"))?]
+        }
+    };
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, next_attempt_at, manual, created_at)
+         VALUES (?1, ?2, ?3, ?4, 0, ?5, 0, ?6)",
+    )?;
+    let payload = bytes::Bytes::from(msg.payload.clone().unwrap_or_default());
+    let mut tasks = Vec::new();
+    for ep in &endpoints {
+        insert.execute(params![
+            msg.id.as_str(),
+            ep.id.as_str(),
+            msg.app_id.as_str(),
+            status.code(),
+            next,
+            msg.created_at
+        ])?;
+        tasks.push(LeasedTask {
+            msg_id: msg.id.clone(),
+            endpoint_id: ep.id.clone(),
+            app_id: msg.app_id.clone(),
+            event_type: msg.event_type.clone(),
+            event_id: msg.event_id.clone(),
+            payload: payload.clone(),
+            attempts: 0,
+            manual: false,
+            msg_created_at: msg.created_at,
+            headers: msg.headers.clone(),
+        });
+    }
+    Ok((msg, tasks))
+}
+
 fn load_endpoint(conn: &Connection, id: &str) -> StoreResult<Option<Endpoint>> {
     let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE id = ?1");
     one(conn.prepare_cached(&sql)?.query_row([id], endpoint))
@@ -198,11 +328,7 @@ impl Store for SqliteStore {
     async fn create_app(&self, app: Application) -> StoreResult<Application> {
         self.writer
             .write(move |conn| {
-                conn.execute(
-                    &format!("INSERT INTO applications ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-                    params![app.id.as_str(), app.uid, app.name, app.metadata, app.throttle_rate, app.created_at, app.updated_at],
-                )
-                .map_err(|err| conflict_on_unique(err, "an application with this uid already exists"))?;
+                insert_app(conn, &app)?;
                 Ok(app)
             })
             .await
@@ -341,14 +467,7 @@ impl Store for SqliteStore {
     async fn create_endpoint(&self, ep: Endpoint) -> StoreResult<Endpoint> {
         self.writer
             .write(move |conn| {
-                let previous = serde_json::to_string(&ep.secrets.previous).expect("serialisable");
-                conn.execute(
-                    &format!("INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
-                    params![ep.id.as_str(), ep.app_id.as_str(), ep.uid, ep.url, ep.description, ep.disabled,
-                        list_to_json(&ep.event_types), list_to_json(&ep.channels), ep.metadata, ep.throttle_rate,
-                        ep.headers, ep.secrets.current, previous, ep.failing_since, ep.created_at, ep.updated_at],
-                )
-                .map_err(|err| conflict_on_unique(err, "an endpoint with this uid already exists in the application"))?;
+                insert_endpoint(conn, &ep)?;
                 Ok(ep)
             })
             .await
@@ -452,61 +571,8 @@ impl Store for SqliteStore {
         recipients: Recipients,
         lease_until: Option<UnixMs>,
     ) -> StoreResult<(Message, Vec<LeasedTask>)> {
-        let (status, next) = match lease_until {
-            Some(until) => (DeliveryStatus::Sending, until),
-            None => (DeliveryStatus::Pending, msg.created_at),
-        };
         self.writer
-            .write(move |conn| {
-                conn.prepare_cached(&format!(
-                    "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                ))?
-                .execute(params![msg.id.as_str(), msg.app_id.as_str(), msg.event_id, msg.event_type,
-                    list_to_json(&msg.channels), msg.payload, msg.payload_expires_at, msg.created_at,
-                    header_pairs_to_json(&msg.headers)])
-                .map_err(|err| conflict_on_unique(err, "a message with this eventId already exists"))?;
-                let endpoints = match &recipients {
-                    Recipients::Subscribers => {
-                        let mut stmt = conn.prepare_cached(&format!(
-                            "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE app_id = ?1 AND disabled = 0"
-                        ))?;
-                        let mut all = stmt
-                            .query_map([msg.app_id.as_str()], endpoint)?
-                            .collect::<Result<Vec<_>, _>>()?;
-                        all.retain(|ep| ep.accepts(&msg.event_type, msg.channels.as_deref()));
-                        all
-                    }
-                    Recipients::Endpoint(id) => {
-                        let mut stmt = conn.prepare_cached(&format!(
-                            "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE app_id = ?1 AND id = ?2"
-                        ))?;
-                        let found = one(stmt.query_row([msg.app_id.as_str(), id.as_str()], endpoint))?;
-                        vec![found.ok_or(StoreError::NotFound("endpoint"))?]
-                    }
-                };
-                let mut insert = conn.prepare_cached(
-                    "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, next_attempt_at, manual, created_at)
-                     VALUES (?1, ?2, ?3, ?4, 0, ?5, 0, ?6)",
-                )?;
-                let payload = bytes::Bytes::from(msg.payload.clone().unwrap_or_default());
-                let mut tasks = Vec::new();
-                for ep in &endpoints {
-                    insert.execute(params![msg.id.as_str(), ep.id.as_str(), msg.app_id.as_str(), status.code(), next, msg.created_at])?;
-                    tasks.push(LeasedTask {
-                        msg_id: msg.id.clone(),
-                        endpoint_id: ep.id.clone(),
-                        app_id: msg.app_id.clone(),
-                        event_type: msg.event_type.clone(),
-                        event_id: msg.event_id.clone(),
-                        payload: payload.clone(),
-                        attempts: 0,
-                        manual: false,
-                        msg_created_at: msg.created_at,
-                        headers: msg.headers.clone(),
-                    });
-                }
-                Ok((msg, tasks))
-            })
+            .write(move |conn| insert_message(conn, msg, &recipients, lease_until))
             .await
     }
 
@@ -703,21 +769,12 @@ impl Store for SqliteStore {
         self.writer
             .write(move |conn| {
                 let app: Option<String> = conn
-                    .query_row("SELECT app_id FROM messages WHERE id = ?1", [&msg], |r| r.get(0))
+                    .query_row("SELECT app_id FROM messages WHERE id = ?1", [&msg], |r| {
+                        r.get(0)
+                    })
                     .optional()?;
                 let app = app.ok_or(StoreError::NotFound("message"))?;
-                // A resend after a delivery existed reuses its row; one to an endpoint the message
-                // never matched creates it, as Svix allows.
-                conn.execute(
-                    "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, next_attempt_at, manual, created_at)
-                     VALUES (?1, ?2, ?3, 1, 0, ?4, 1, ?4)
-                     ON CONFLICT (msg_id, endpoint_id) DO UPDATE SET
-                       status = CASE WHEN status = 3 THEN 3 ELSE 1 END,
-                       next_attempt_at = CASE WHEN status = 3 THEN next_attempt_at ELSE ?4 END,
-                       manual = 1",
-                    params![msg, endpoint, app, now],
-                )?;
-                Ok(())
+                schedule_resend(conn, &msg, &endpoint, &app, now)
             })
             .await
     }
