@@ -31,7 +31,7 @@ pub struct ServeArgs {
     pub operational_webhook_url: Option<String>,
     /// Delays between attempts, e.g. `5s,5m,30m,2h,5h,10h,10h` (the default).
     #[arg(long, env = "VESTNIK_RETRY_SCHEDULE", value_parser = parse_schedule)]
-    pub retry_schedule: Option<Vec<Duration>>,
+    pub retry_schedule: Option<RetrySchedule>,
     /// Per-attempt timeout in seconds.
     #[arg(long, env = "VESTNIK_TIMEOUT_SECONDS", default_value_t = 15)]
     pub timeout_seconds: u64,
@@ -52,17 +52,19 @@ pub struct ServeArgs {
     pub log_format: String,
 }
 
-fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
-    RetrySchedule::parse_delays(text)
+/// A whole schedule, so that clap keeps it one value (a `Vec` would read as repeated values).
+fn parse_schedule(text: &str) -> Result<RetrySchedule, String> {
+    let delays = RetrySchedule::parse_delays(text)?;
+    if delays.is_empty() {
+        return Err("the schedule needs at least one delay".into());
+    }
+    Ok(RetrySchedule::new(delays, 0.2, Duration::from_secs(3600)))
 }
 
 impl ServeArgs {
     pub fn settings(&self) -> ServerSettings {
         let defaults = DeliverySettings::default();
-        let schedule = match &self.retry_schedule {
-            Some(delays) => RetrySchedule::new(delays.clone(), 0.2, Duration::from_secs(3600)),
-            None => RetrySchedule::default(),
-        };
+        let schedule = self.retry_schedule.clone().unwrap_or_default();
         ServerSettings {
             delivery: DeliverySettings {
                 schedule,
@@ -142,5 +144,38 @@ fn init_logs(format: &str) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn flags_parse_into_settings() {
+        let cli = Cli::try_parse_from([
+            "vestnik",
+            "--retry-schedule",
+            "200ms,5s,2m",
+            "--allow-target",
+            "127.0.0.0/8,10.0.0.0/8",
+            "--standard-headers-only",
+        ])
+        .unwrap();
+        let settings = cli.serve.settings();
+        let schedule = &settings.delivery.schedule;
+        assert_eq!(schedule.max_attempts(), 4);
+        assert_eq!(settings.delivery.allow_targets.len(), 2);
+        assert!(!settings.delivery.svix_headers);
+        assert!(Cli::try_parse_from(["vestnik", "--retry-schedule", "5 parsecs"]).is_err());
+        let defaults = Cli::try_parse_from(["vestnik"]).unwrap().serve.settings();
+        assert_eq!(defaults.delivery.schedule.max_attempts(), 8);
     }
 }

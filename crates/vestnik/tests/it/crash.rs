@@ -2,13 +2,12 @@
 //! slow receiver, restart it on the same SQLite file, and check that every accepted message
 //! arrives at least once.
 
+use crate::process::{TOKEN, free_port, start_server, wait_healthy};
 use axum::http::HeaderMap;
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "crash-token";
 const MESSAGES: usize = 3_000;
 const PUBLISHERS: usize = 16;
 
@@ -40,49 +39,6 @@ async fn slow_receiver(deliveries: Arc<Mutex<Deliveries>>) -> String {
     url
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_server(port: u16, database: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_vestnik"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database",
-            database,
-        ])
-        .args([
-            "--allow-target",
-            "127.0.0.0/8",
-            "--endpoint-concurrency",
-            "4",
-        ])
-        .env("VESTNIK_API_TOKEN", TOKEN)
-        .env("VESTNIK_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the vestnik binary starts")
-}
-
-async fn wait_healthy(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client
-        .get(format!("{base}/api/v1/health"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "vestnik did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_accepted_message_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
@@ -92,7 +48,7 @@ async fn every_accepted_message_survives_kill_9() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let mut server = start_server(port, &database);
+    let mut server = start_server(port, &database, &["--endpoint-concurrency", "4"]);
     wait_healthy(&client, &base).await;
 
     let api = |path: &str| format!("{base}/api/v1{path}");
@@ -169,7 +125,7 @@ async fn every_accepted_message_survives_kill_9() {
         "the kill must come mid-flight"
     );
 
-    let mut server = start_server(port, &database);
+    let mut server = start_server(port, &database, &["--endpoint-concurrency", "4"]);
     wait_healthy(&client, &base).await;
     for publisher in publishers {
         publisher.await.unwrap();

@@ -1,3 +1,5 @@
 //! Tests of the `vestnik` binary as a real process.
 
 mod crash;
+mod inbound_crash;
+mod process;
