@@ -550,3 +550,53 @@ async fn bad_source_definitions_are_422() {
     assert_eq!(status, 404);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn round_trip_from_vestnik_outbound_to_vestnik_inbound() {
+    let app = spawn_app().await;
+    let receiver = TestReceiver::start().await;
+    // The clinic's side: a source that trusts the insurer's endpoint secret.
+    let source = create_source(
+        &app,
+        json!({"name": "Insurer", "verification": {"type": "standard-webhooks"},
+               "destinations": [{"url": format!("{}/mis", receiver.url)}]}),
+    )
+    .await;
+    let secret = secret_of(&app, &source).await;
+    // The insurer's side: an application whose endpoint is the clinic's gateway.
+    app.create_app("clinic-17").await;
+    app.create_endpoint(
+        "clinic-17",
+        json!({"url": format!("{}{}", app.root(), source["ingestPath"].as_str().unwrap()), "secret": secret}),
+    )
+    .await;
+    let payload = json!({"claimId": "C-7", "status": "partial", "approved": "1200.50"});
+    let msg = app
+        .send(
+            "clinic-17",
+            json!({"eventType": "claim.status_changed", "payload": payload}),
+        )
+        .await;
+    let msg_id = msg["id"].as_str().unwrap();
+    let attempts = app
+        .wait_attempts("clinic-17", msg_id, |a| !a.is_empty())
+        .await;
+    assert_eq!(
+        attempts[0]["responseStatusCode"], 200,
+        "the gateway accepted the insurer's webhook"
+    );
+    let handed_on = eventually("the hand-on to the MIS", async || {
+        receiver.received().first().cloned()
+    })
+    .await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&handed_on.body).unwrap(),
+        payload
+    );
+    let log = requests(&app, &source, "?status=accepted").await;
+    assert_eq!(
+        log[0]["eventId"], msg_id,
+        "the insurer's webhook-id is the dedup key"
+    );
+    app.stop().await;
+}
