@@ -54,6 +54,14 @@ fn describe() {
         "vestnik_delivery_latency_seconds",
         "Time from a message's creation to its successful delivery."
     );
+    metrics::describe_counter!(
+        "vestnik_inbound_requests_total",
+        "Requests received at /in/{source}, by source and result (accepted, duplicate, rejected)."
+    );
+    metrics::describe_counter!(
+        "vestnik_alerts_total",
+        "Alerts raised (source.verification_failing, queue.backlog)."
+    );
     metrics::describe_gauge!(
         "vestnik_tasks",
         "Delivery tasks by state: due, leased, waiting (retry later), held in memory."

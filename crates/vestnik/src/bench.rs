@@ -1,6 +1,7 @@
 //! `vestnik bench`: an end-to-end load test in one process — the real server on a fresh SQLite
-//! file, 16 (by default) concurrent API clients, and a built-in receiver that measures
-//! create→delivered latency from a timestamp the publisher puts into each payload.
+//! file, 16 (by default) concurrent clients (of the API, or senders to the inbound gateway), and
+//! a built-in receiver that measures create→delivered latency from a timestamp the publisher
+//! puts into each payload.
 
 use anyhow::Context as _;
 use clap::Args;
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use vestnik_server::ServerSettings;
+use vestnik_signature::Secret;
 use vestnik_store::sqlite::SqliteStore;
 
 #[derive(Args, Debug)]
@@ -20,8 +22,9 @@ pub struct BenchArgs {
     /// Concurrent API clients.
     #[arg(long, default_value_t = 16)]
     concurrency: u64,
-    /// Scenarios to run: a (1 endpoint), b (10 endpoints), c (no endpoint), d (500 msg/s fixed rate).
-    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d")]
+    /// Scenarios to run: a (1 endpoint), b (10 endpoints), c (no endpoint), d (500 msg/s fixed
+    /// rate), e (inbound: signed requests to a Standard Webhooks source, handed on to 1 destination).
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c,d,e")]
     scenarios: Vec<String>,
     /// Offered rate for scenario d, messages per second.
     #[arg(long, default_value_t = 500)]
@@ -111,25 +114,99 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.messages, args.concurrency
     );
     for scenario in &args.scenarios {
-        let (name, endpoints, rate) = match scenario.as_str() {
-            "a" => ("(a) 1 endpoint", 1, None),
-            "b" => ("(b) 10 endpoints", 10, None),
-            "c" => ("(c) no endpoint, ingest only", 0, None),
-            "d" => ("(d) 1 endpoint at a fixed offered rate", 1, Some(args.rate)),
-            other => anyhow::bail!("unknown scenario `{other}` (use a, b, c, d)"),
+        let (name, workload, rate) = match scenario.as_str() {
+            "a" => ("(a) 1 endpoint", Workload::Outbound(1), None),
+            "b" => ("(b) 10 endpoints", Workload::Outbound(10), None),
+            "c" => ("(c) no endpoint, ingest only", Workload::Outbound(0), None),
+            "d" => (
+                "(d) 1 endpoint at a fixed offered rate",
+                Workload::Outbound(1),
+                Some(args.rate),
+            ),
+            "e" => (
+                "(e) inbound: verified requests to /in/{source}, handed on to 1 destination",
+                Workload::Inbound,
+                None,
+            ),
+            other => anyhow::bail!("unknown scenario `{other}` (use a, b, c, d, e)"),
         };
         let messages = match rate {
             Some(rate) => rate * args.rate_seconds,
             None => args.messages,
         };
-        run_scenario(name, endpoints, messages, args.concurrency, rate).await?;
+        run_scenario(name, workload, messages, args.concurrency, rate).await?;
     }
     Ok(())
 }
 
+/// What the clients publish.
+#[derive(Debug, Clone, Copy)]
+enum Workload {
+    /// Messages through the API to an application with this many endpoints.
+    Outbound(usize),
+    /// Standard Webhooks-signed requests to an inbound source with one destination.
+    Inbound,
+}
+
+/// Creates what a scenario publishes to; returns the URL the clients post to, the signing
+/// secret for inbound requests, and the deliveries to expect per published item.
+async fn prepare(
+    client: &reqwest::Client,
+    base: &str,
+    workload: Workload,
+    receiver: &str,
+) -> anyhow::Result<(String, Option<Secret>, u64)> {
+    let post = |path: &str, body: serde_json::Value| {
+        client
+            .post(format!("{base}/api/v1{path}"))
+            .bearer_auth("bench")
+            .json(&body)
+            .send()
+    };
+    match workload {
+        Workload::Outbound(endpoints) => {
+            post("/app", serde_json::json!({"name": "bench", "uid": "bench"}))
+                .await?
+                .error_for_status()?;
+            for _ in 0..endpoints {
+                post("/app/bench/endpoint", serde_json::json!({"url": receiver}))
+                    .await?
+                    .error_for_status()?;
+            }
+            Ok((
+                format!("{base}/api/v1/app/bench/msg"),
+                None,
+                endpoints as u64,
+            ))
+        }
+        Workload::Inbound => {
+            let source: serde_json::Value = post(
+                "/source",
+                serde_json::json!({"name": "bench", "verification": {"type": "standard-webhooks"},
+                                   "destinations": [{"url": receiver}]}),
+            )
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+            let id = source["id"].as_str().context("the source has an id")?;
+            let secret: serde_json::Value = client
+                .get(format!("{base}/api/v1/source/{id}/secret"))
+                .bearer_auth("bench")
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let secret = Secret::parse(secret["key"].as_str().context("a secret")?)?;
+            Ok((format!("{base}/in/{id}"), Some(secret), 1))
+        }
+    }
+}
+
 async fn run_scenario(
     name: &str,
-    endpoints: usize,
+    workload: Workload,
     messages: u64,
     concurrency: u64,
     rate: Option<u64>,
@@ -148,27 +225,12 @@ async fn run_scenario(
     let shutdown = CancellationToken::new();
     let server =
         vestnik_server::start(Arc::new(store), settings, listener, shutdown.clone()).await?;
-    let base = format!("http://{}/api/v1", server.address);
+    let base = format!("http://{}", server.address);
     let receiver = start_receiver().await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()?;
-    client
-        .post(format!("{base}/app"))
-        .bearer_auth("bench")
-        .json(&serde_json::json!({"name": "bench", "uid": "bench"}))
-        .send()
-        .await?
-        .error_for_status()?;
-    for _ in 0..endpoints {
-        client
-            .post(format!("{base}/app/bench/endpoint"))
-            .bearer_auth("bench")
-            .json(&serde_json::json!({"url": receiver.url}))
-            .send()
-            .await?
-            .error_for_status()?;
-    }
+    let (url, secret, per_item) = prepare(&client, &base, workload, &receiver.url).await?;
 
     let cpu_before = cpu_seconds();
     let api_latency = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
@@ -176,9 +238,10 @@ async fn run_scenario(
     let started = Instant::now();
     let mut clients = Vec::new();
     for _ in 0..concurrency {
-        let (client, url, next, api_latency) = (
+        let (client, url, secret, next, api_latency) = (
             client.clone(),
-            format!("{base}/app/bench/msg"),
+            url.clone(),
+            secret.clone(),
             Arc::clone(&next),
             Arc::clone(&api_latency),
         );
@@ -192,9 +255,22 @@ async fn run_scenario(
                     let due = started + Duration::from_secs_f64(n as f64 / rate as f64);
                     tokio::time::sleep_until(due.into()).await;
                 }
-                let body = serde_json::json!({"eventType": "bench.event", "payload": {"n": n, "t": micros_now(), "claim": "c-12345", "status": "approved"}});
+                let payload = serde_json::json!({"n": n, "t": micros_now(), "claim": "c-12345", "status": "approved"});
+                let request = match &secret {
+                    None => client.post(&url).bearer_auth("bench").json(&serde_json::json!({"eventType": "bench.event", "payload": payload})),
+                    Some(secret) => {
+                        let (body, id, ts) = (payload.to_string(), format!("evt-{n}"), micros_now() / 1_000_000);
+                        let signature = secret.sign(&id, i64::try_from(ts).unwrap_or_default(), body.as_bytes());
+                        client.post(&url)
+                            .header("webhook-id", id)
+                            .header("webhook-timestamp", ts.to_string())
+                            .header("webhook-signature", signature)
+                            .header("content-type", "application/json")
+                            .body(body)
+                    }
+                };
                 let sent = Instant::now();
-                client.post(&url).bearer_auth("bench").json(&body).send().await?.error_for_status()?;
+                request.send().await?.error_for_status()?;
                 let _ = api_latency.lock().expect("histogram lock").record(u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX));
             }
         }));
@@ -203,7 +279,7 @@ async fn run_scenario(
         task.await?.context("publishing failed")?;
     }
     let publish_time = started.elapsed();
-    let expected = messages * endpoints as u64;
+    let expected = messages * per_item;
     let deadline = Instant::now() + Duration::from_secs(600);
     while receiver.received.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -222,7 +298,7 @@ async fn run_scenario(
         messages as f64 / publish_time.as_secs_f64(),
         publish_time.as_secs_f64()
     );
-    if endpoints > 0 {
+    if per_item > 0 {
         println!(
             "  delivered     {:>10.0} attempts/s ({delivered}/{expected} in {:.2} s)",
             delivered as f64 / total_time.as_secs_f64(),

@@ -165,6 +165,17 @@ async fn our_openapi_document_and_health_are_served() {
         .unwrap();
     assert_eq!(doc["info"]["title"], "Vestnik API");
     assert!(doc["paths"]["/api/v1/app/{app_id}/msg"].is_object());
+    for (path, method) in [
+        ("/api/v1/source", "post"),
+        ("/api/v1/source/{source_id}/request", "get"),
+        ("/api/v1/source/{source_id}/replay", "post"),
+        ("/in/{source_id}", "post"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is documented"
+        );
+    }
     let health = reqwest::get(format!("{}/health", app.base)).await.unwrap();
     assert_eq!(health.status(), 204);
     app.stop().await;
