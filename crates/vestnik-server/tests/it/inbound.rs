@@ -383,8 +383,11 @@ async fn an_in_process_handler_gets_events_and_its_failures_are_retried() {
 }
 
 #[tokio::test]
-async fn an_exhausted_hand_on_is_visible_and_replayable() {
-    let app = spawn_app().await;
+async fn an_exhausted_hand_on_is_visible_alerted_and_replayable() {
+    let operator = TestReceiver::start().await;
+    let mut settings = fast_settings();
+    settings.operational_webhook_url = Some(format!("{}/ops", operator.url));
+    let app = spawn_app_with(settings).await;
     let receiver = TestReceiver::start().await;
     receiver.fallback(Some(Reply::Status(500)));
     let source = create_source(
@@ -410,6 +413,15 @@ async fn an_exhausted_hand_on_is_visible_and_replayable() {
     .await;
     assert_eq!(exhausted[0]["eventId"], "evt_1");
     assert_eq!(receiver.received().len(), 4, "1 attempt + 3 retries");
+    let alert = eventually("the exhaustion alert", async || {
+        operator.received().into_iter().find_map(|r| {
+            let event: Value = serde_json::from_slice(&r.body).ok()?;
+            (event["type"] == "inbound.delivery.exhausted").then_some(event)
+        })
+    })
+    .await;
+    assert_eq!(alert["data"]["sourceId"], source["id"]);
+    assert_eq!(alert["data"]["msgEventId"], "evt_1");
 
     receiver.fallback(None);
     let (status, replayed) = app
@@ -597,6 +609,252 @@ async fn round_trip_from_vestnik_outbound_to_vestnik_inbound() {
     assert_eq!(
         log[0]["eventId"], msg_id,
         "the insurer's webhook-id is the dedup key"
+    );
+    app.stop().await;
+}
+
+type Headers = Vec<(&'static str, String)>;
+
+/// How a test signs for one preset: the source definition, and the headers for a body at a time.
+struct Preset {
+    verification: Value,
+    secret: &'static str,
+    timestamped: bool,
+    sign: fn(&str, &[u8], i64) -> Headers,
+}
+
+fn presets() -> Vec<Preset> {
+    use vestnik_signature::providers::{Algorithm, Encoding, sign_hmac, stripe_header};
+    vec![
+        Preset {
+            verification: json!({"type": "standard-webhooks"}),
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            timestamped: true,
+            sign: |secret, body, ts| {
+                let id = format!("msg_{ts}_{}", body.len());
+                let signature = Secret::parse(secret).unwrap().sign(&id, ts, body);
+                vec![
+                    ("webhook-id", id),
+                    ("webhook-timestamp", ts.to_string()),
+                    ("webhook-signature", signature),
+                ]
+            },
+        },
+        Preset {
+            verification: json!({"type": "stripe"}),
+            secret: "whsec_stripe_preset",
+            timestamped: true,
+            sign: |secret, body, ts| vec![("stripe-signature", stripe_header(secret, ts, body))],
+        },
+        Preset {
+            verification: json!({"type": "github"}),
+            secret: "gh-preset",
+            timestamped: false,
+            sign: |secret, body, _| {
+                let hex = sign_hmac(Algorithm::Sha256, Encoding::Hex, secret.as_bytes(), &[body]);
+                vec![("x-hub-signature-256", format!("sha256={hex}"))]
+            },
+        },
+        Preset {
+            verification: json!({"type": "shopify"}),
+            secret: "shp-preset",
+            timestamped: false,
+            sign: |secret, body, _| {
+                vec![(
+                    "x-shopify-hmac-sha256",
+                    sign_hmac(
+                        Algorithm::Sha256,
+                        Encoding::Base64,
+                        secret.as_bytes(),
+                        &[body],
+                    ),
+                )]
+            },
+        },
+        Preset {
+            verification: json!({"type": "hmac", "header": "X-Signature", "algorithm": "sha512",
+                                 "encoding": "base64", "prefix": "v1=", "timestampHeader": "X-Timestamp"}),
+            secret: "generic-preset",
+            timestamped: true,
+            sign: |secret, body, ts| {
+                let t = ts.to_string();
+                let mac = sign_hmac(
+                    Algorithm::Sha512,
+                    Encoding::Base64,
+                    secret.as_bytes(),
+                    &[t.as_bytes(), b".", body],
+                );
+                vec![("x-timestamp", t), ("x-signature", format!("v1={mac}"))]
+            },
+        },
+        Preset {
+            verification: json!({"type": "bearer"}),
+            secret: "bearer-preset",
+            timestamped: false,
+            sign: |secret, _, _| vec![("authorization", format!("Bearer {secret}"))],
+        },
+        Preset {
+            verification: json!({"type": "basic"}),
+            secret: "clinic:preset-password",
+            timestamped: false,
+            sign: |secret, _, _| {
+                use base64::Engine as _;
+                vec![(
+                    "authorization",
+                    format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(secret)
+                    ),
+                )]
+            },
+        },
+        Preset {
+            verification: json!({"type": "header", "header": "X-Api-Key"}),
+            secret: "header-preset",
+            timestamped: false,
+            sign: |secret, _, _| vec![("x-api-key", secret.to_owned())],
+        },
+    ]
+}
+
+#[tokio::test]
+async fn every_preset_hands_on_the_genuine_and_logs_the_rest_as_rejected() {
+    let app = spawn_app().await;
+    let receiver = TestReceiver::start().await;
+    let body = br#"{"id":"evt_preset","type":"claim.status_changed","status":"approved"}"#;
+    let changed = br#"{"id":"evt_preset","type":"claim.status_changed","status":"denied"}"#;
+    for preset in presets() {
+        let name = preset.verification["type"].as_str().unwrap().to_owned();
+        let source = create_source(
+            &app,
+            json!({"name": name, "verification": preset.verification, "secret": preset.secret,
+                   "destinations": [{"url": format!("{}/{name}", receiver.url)}]}),
+        )
+        .await;
+        let now = now_secs();
+        let good = (preset.sign)(preset.secret, body, now);
+        let (status, answer) = post_raw(&app, &source, &good, body.to_vec()).await;
+        assert_eq!(
+            (status, &answer["status"]),
+            (200, &json!("accepted")),
+            "{name}: {answer}"
+        );
+
+        let wrong_secret = match name.as_str() {
+            "standard-webhooks" => Secret::generate().expose(),
+            "basic" => "clinic:guess".to_owned(),
+            _ => "not-the-secret".to_owned(),
+        };
+        let mut refused = vec![
+            (
+                "wrong secret",
+                (preset.sign)(&wrong_secret, body, now),
+                body.as_slice(),
+                401,
+            ),
+            ("missing headers", Vec::new(), body.as_slice(), 401),
+        ];
+        if !matches!(name.as_str(), "bearer" | "basic" | "header") {
+            refused.push(("modified body", good.clone(), changed.as_slice(), 401));
+        }
+        if preset.timestamped {
+            refused.push((
+                "stale timestamp",
+                (preset.sign)(preset.secret, body, now - 3600),
+                body.as_slice(),
+                401,
+            ));
+        }
+        for (case, headers, sent, want) in &refused {
+            let (status, answer) = post_raw(&app, &source, headers, sent.to_vec()).await;
+            assert_eq!(status, *want, "{name}, {case}: {answer}");
+        }
+        let rejected = requests(&app, &source, "?status=rejected").await;
+        assert_eq!(
+            rejected.len(),
+            refused.len(),
+            "{name}: every refusal is logged"
+        );
+        assert!(
+            rejected.iter().all(|r| r["reason"].is_string()),
+            "{name}: with its reason"
+        );
+        let path = format!("/{name}");
+        eventually(&format!("{name}: the hand-on"), async || {
+            (receiver.received_on(&path).len() == 1).then_some(())
+        })
+        .await;
+        assert_eq!(
+            &receiver.received_on(&path)[0].body[..],
+            body,
+            "{name}: handed on unchanged"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        receiver.received().len(),
+        presets().len(),
+        "only the genuine requests went on"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_rejected_log_keeps_only_the_newest_and_a_configured_event_id_deduplicates() {
+    let mut settings = fast_settings();
+    settings.inbound.rejected_kept = 3;
+    let app = spawn_app_with(settings).await;
+    let source = create_source(
+        &app,
+        json!({"name": "Bank", "verification": {"type": "bearer"}, "secret": "s3cret",
+               "eventId": {"jsonPointer": "/payment/id"}}),
+    )
+    .await;
+    for n in 0..5 {
+        let (status, _) = post_raw(
+            &app,
+            &source,
+            &[("authorization", "Bearer nope".into())],
+            format!("{{\"n\":{n}}}").into_bytes(),
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    let rejected = requests(&app, &source, "?status=rejected").await;
+    assert_eq!(
+        rejected.len(),
+        3,
+        "a flood of forgeries cannot grow the log without bound"
+    );
+    let mut kept = Vec::new();
+    for request in &rejected {
+        let path = format!(
+            "/source/{}/request/{}",
+            source["id"].as_str().unwrap(),
+            request["id"].as_str().unwrap()
+        );
+        kept.push(app.get(&path).await.1["body"].as_str().unwrap().to_owned());
+    }
+    kept.sort();
+    assert_eq!(
+        kept,
+        [r#"{"n":2}"#, r#"{"n":3}"#, r#"{"n":4}"#],
+        "the newest are kept"
+    );
+    let body = br#"{"payment":{"id":"pay-77"},"amount":"10.00"}"#;
+    let auth = [("authorization", "Bearer s3cret".to_owned())];
+    assert_eq!(
+        post_raw(&app, &source, &auth, body.to_vec()).await.1["status"],
+        "accepted"
+    );
+    assert_eq!(
+        post_raw(&app, &source, &auth, body.to_vec()).await.1["status"],
+        "duplicate"
+    );
+    let other = br#"{"payment":{"id":"pay-78"},"amount":"10.00"}"#;
+    assert_eq!(
+        post_raw(&app, &source, &auth, other.to_vec()).await.1["status"],
+        "accepted"
     );
     app.stop().await;
 }
