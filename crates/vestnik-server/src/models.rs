@@ -464,3 +464,39 @@ impl<T> ListResponse<T> {
         }
     }
 }
+
+/// Body of a secret rotation (endpoints and sources): an optional key to use, and how long the
+/// replaced secret stays valid.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotateIn {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub grace_period_seconds: Option<i64>,
+}
+
+/// Longest grace period a rotated-out secret keeps (Svix's bound: 7 days).
+pub const MAX_GRACE_SECONDS: i64 = 604_800;
+
+impl RotateIn {
+    /// The SDKs send `{}` or nothing at all; both mean "generate a key, default grace period".
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        crate::extract::parse_json(body)
+    }
+
+    /// The grace period in milliseconds (default 24 h), validated.
+    pub fn grace_ms(&self) -> Result<i64, ApiError> {
+        let seconds = self.grace_period_seconds.unwrap_or(86_400);
+        if !(0..=MAX_GRACE_SECONDS).contains(&seconds) {
+            return Err(ApiError::field(
+                "gracePeriodSeconds",
+                format!("must be between 0 and {MAX_GRACE_SECONDS}"),
+            ));
+        }
+        Ok(seconds * 1000)
+    }
+}

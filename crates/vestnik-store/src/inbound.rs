@@ -34,6 +34,8 @@ pub enum RequestStatus {
 }
 
 impl RequestStatus {
+    pub const ALL: [Self; 3] = [Self::Accepted, Self::Duplicate, Self::Rejected];
+
     pub fn code(self) -> i64 {
         match self {
             Self::Accepted => 0,
@@ -43,9 +45,15 @@ impl RequestStatus {
     }
 
     pub fn from_code(code: i64) -> Option<Self> {
-        [Self::Accepted, Self::Duplicate, Self::Rejected]
-            .into_iter()
-            .find(|status| status.code() == code)
+        Self::ALL.into_iter().find(|status| status.code() == code)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Duplicate => "duplicate",
+            Self::Rejected => "rejected",
+        }
     }
 }
 
@@ -60,6 +68,30 @@ pub enum Handling {
     Failing,
     /// At least one destination ran out of retries; replay hands it on again.
     Exhausted,
+}
+
+impl Handling {
+    pub const ALL: [Self; 4] = [
+        Self::Pending,
+        Self::Delivered,
+        Self::Failing,
+        Self::Exhausted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failing => "failing",
+            Self::Exhausted => "exhausted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|handling| handling.as_str() == text)
+    }
 }
 
 /// One received request as stored.

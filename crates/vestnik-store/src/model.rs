@@ -28,13 +28,33 @@ pub struct EventType {
     pub updated_at: UnixMs,
 }
 
-/// An endpoint's signing secrets: the current one and any still inside a rotation's grace period.
+/// An endpoint's signing secrets (or a source's verifying ones): the current one and any still
+/// inside a rotation's grace period.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointSecrets {
     /// `whsec_…` of the current secret.
     pub current: String,
     /// Previous secrets with the time (ms) until which they still sign.
     pub previous: Vec<(String, UnixMs)>,
+}
+
+impl EndpointSecrets {
+    /// `fresh` becomes current; the current one stays valid for `grace_ms` (not at all when 0);
+    /// previous secrets whose grace has ended are dropped.
+    pub fn rotated(self, fresh: String, now: UnixMs, grace_ms: i64) -> Self {
+        let mut previous: Vec<(String, UnixMs)> = self
+            .previous
+            .into_iter()
+            .filter(|(_, until)| *until > now)
+            .collect();
+        if grace_ms > 0 {
+            previous.push((self.current, now + grace_ms));
+        }
+        Self {
+            current: fresh,
+            previous,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -145,4 +165,30 @@ pub struct LeasedTask {
     pub msg_created_at: UnixMs,
     /// The message's forwarded headers (see [`Message::headers`]).
     pub headers: Vec<(String, String)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EndpointSecrets;
+
+    #[test]
+    fn rotation_keeps_the_old_secret_for_its_grace_and_drops_expired_ones() {
+        let secrets = EndpointSecrets {
+            current: "b".into(),
+            previous: vec![("a".into(), 1_000)],
+        };
+        let rotated = secrets.clone().rotated("c".into(), 2_000, 500);
+        assert_eq!(rotated.current, "c");
+        assert_eq!(
+            rotated.previous,
+            [("b".to_owned(), 2_500)],
+            "a's grace had ended"
+        );
+        let immediate = secrets.rotated("c".into(), 500, 0);
+        assert_eq!(
+            immediate.previous,
+            [("a".to_owned(), 1_000)],
+            "b is dropped at once"
+        );
+    }
 }

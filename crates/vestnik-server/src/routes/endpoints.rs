@@ -22,8 +22,6 @@ use vestnik_store::{Endpoint, EndpointSecrets};
 
 /// Most custom headers an endpoint may carry.
 pub const MAX_CUSTOM_HEADERS: usize = 20;
-/// Longest grace period a rotated-out secret keeps signing (Svix's bound: 7 days).
-const MAX_GRACE_SECONDS: i64 = 604_800;
 
 fn parse_secret(text: Option<&str>, field: &str) -> ApiResult<Secret> {
     match text {
@@ -293,49 +291,17 @@ pub async fn get_secret(
     Ok(Json(json!({ "key": endpoint.secrets.current })))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct RotateIn {
-    #[serde(default)]
-    key: Option<String>,
-    #[serde(default)]
-    grace_period_seconds: Option<i64>,
-}
-
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Path((app_id, endpoint_id)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
-    // The SDKs send `{}` or nothing at all; both mean "generate a key, default grace period".
-    let input: RotateIn = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateIn::default()
-    } else {
-        crate::extract::parse_json(&body)?
-    };
-    let grace = input.grace_period_seconds.unwrap_or(86_400);
-    if !(0..=MAX_GRACE_SECONDS).contains(&grace) {
-        return Err(ApiError::field(
-            "gracePeriodSeconds",
-            format!("must be between 0 and {MAX_GRACE_SECONDS}"),
-        ));
-    }
+    let input = RotateIn::parse(&body)?;
+    let grace_ms = input.grace_ms()?;
     let secret = parse_secret(input.key.as_deref(), "key")?;
     let (_, mut endpoint) = find_endpoint(&state, &app_id, &endpoint_id).await?;
     let now = now_ms();
-    let mut previous: Vec<(String, i64)> = endpoint
-        .secrets
-        .previous
-        .into_iter()
-        .filter(|(_, until)| *until > now)
-        .collect();
-    if grace > 0 {
-        previous.push((endpoint.secrets.current, now + grace * 1000));
-    }
-    endpoint.secrets = EndpointSecrets {
-        current: secret.expose(),
-        previous,
-    };
+    endpoint.secrets = endpoint.secrets.rotated(secret.expose(), now, grace_ms);
     endpoint.updated_at = now;
     save(&state, endpoint).await?;
     Ok(StatusCode::NO_CONTENT)

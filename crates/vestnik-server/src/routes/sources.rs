@@ -5,7 +5,7 @@
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams, parse_time};
-use crate::models::{ListResponse, check_uid, check_url};
+use crate::models::{ListResponse, RotateIn, check_uid, check_url};
 use crate::paging::paging;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -26,8 +26,6 @@ use vestnik_store::{
 
 /// Most destinations a source may have.
 const MAX_DESTINATIONS: usize = 20;
-/// Longest grace period an old source secret keeps verifying.
-const MAX_GRACE_SECONDS: i64 = 7 * 86_400;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -432,15 +430,6 @@ pub async fn get_secret(
     Ok(Json(json!({ "key": source.secrets.current })))
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RotateIn {
-    #[serde(default)]
-    key: Option<String>,
-    #[serde(default)]
-    grace_period_seconds: Option<i64>,
-}
-
 /// A new secret; the old one keeps verifying for the grace period (default 24 h), so the
 /// sender can switch without a window of rejected requests.
 pub async fn rotate_secret(
@@ -448,18 +437,8 @@ pub async fn rotate_secret(
     Path(source_id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let input: RotateIn = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateIn::default()
-    } else {
-        crate::extract::parse_json(&body)?
-    };
-    let grace = input.grace_period_seconds.unwrap_or(86_400);
-    if !(0..=MAX_GRACE_SECONDS).contains(&grace) {
-        return Err(ApiError::field(
-            "gracePeriodSeconds",
-            format!("must be between 0 and {MAX_GRACE_SECONDS}"),
-        ));
-    }
+    let input = RotateIn::parse(&body)?;
+    let grace_ms = input.grace_ms()?;
     let mut source = find_source(&state, &source_id).await?;
     let scheme = parse_config(&source)?.verification;
     let fresh = match input.key {
@@ -467,19 +446,7 @@ pub async fn rotate_secret(
         None => initial_secret(&scheme, None)?,
     };
     let now = now_ms();
-    let mut previous: Vec<(String, i64)> = source
-        .secrets
-        .previous
-        .into_iter()
-        .filter(|(_, until)| *until > now)
-        .collect();
-    if grace > 0 {
-        previous.push((source.secrets.current, now + grace * 1000));
-    }
-    source.secrets = EndpointSecrets {
-        current: fresh,
-        previous,
-    };
+    source.secrets = source.secrets.rotated(fresh, now, grace_ms);
     source.updated_at = now;
     let source = state.store.update_source(source).await?;
     Ok(Json(json!({ "key": source.secrets.current })))
@@ -511,23 +478,6 @@ pub struct RequestOut {
     body_base64: Option<String>,
 }
 
-fn status_text(status: RequestStatus) -> &'static str {
-    match status {
-        RequestStatus::Accepted => "accepted",
-        RequestStatus::Duplicate => "duplicate",
-        RequestStatus::Rejected => "rejected",
-    }
-}
-
-fn handling_text(handling: Handling) -> &'static str {
-    match handling {
-        Handling::Pending => "pending",
-        Handling::Delivered => "delivered",
-        Handling::Failing => "failing",
-        Handling::Exhausted => "exhausted",
-    }
-}
-
 impl From<RequestView> for RequestOut {
     fn from(view: RequestView) -> Self {
         let request = view.request;
@@ -549,8 +499,8 @@ impl From<RequestView> for RequestOut {
             path: request.path,
             headers: serde_json::from_str(&request.headers).unwrap_or_else(|_| json!({})),
             body_size: request.body_size,
-            status: status_text(request.status),
-            handling: view.handling.map(handling_text),
+            status: request.status.as_str(),
+            handling: view.handling.map(Handling::as_str),
             reason: request.reason,
             event_id: request.event_id,
             msg_id: request.msg_id.map(|id| id.into_string()),
@@ -562,22 +512,21 @@ impl From<RequestView> for RequestOut {
 }
 
 fn status_filter(query: &QueryParams) -> ApiResult<Option<RequestFilterStatus>> {
-    Ok(match query.get("status") {
-        None => None,
-        Some("accepted") => Some(RequestFilterStatus::Stored(RequestStatus::Accepted)),
-        Some("duplicate") => Some(RequestFilterStatus::Stored(RequestStatus::Duplicate)),
-        Some("rejected") => Some(RequestFilterStatus::Stored(RequestStatus::Rejected)),
-        Some("pending") => Some(RequestFilterStatus::Handling(Handling::Pending)),
-        Some("delivered") => Some(RequestFilterStatus::Handling(Handling::Delivered)),
-        Some("failing") => Some(RequestFilterStatus::Handling(Handling::Failing)),
-        Some("exhausted") => Some(RequestFilterStatus::Handling(Handling::Exhausted)),
-        Some(_) => {
-            return Err(ApiError::query(
+    let Some(text) = query.get("status") else {
+        return Ok(None);
+    };
+    RequestStatus::ALL
+        .into_iter()
+        .find(|status| status.as_str() == text)
+        .map(RequestFilterStatus::Stored)
+        .or_else(|| Handling::parse(text).map(RequestFilterStatus::Handling))
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::query(
                 "status",
                 "status is one of accepted, duplicate, rejected, pending, delivered, failing, exhausted",
-            ));
-        }
-    })
+            )
+        })
 }
 
 pub async fn list_requests(

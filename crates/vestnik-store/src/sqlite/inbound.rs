@@ -1,7 +1,7 @@
 //! [`InboundStore`] on SQLite: sources, the request log with dedup on the sender's event id, and
 //! replay. An accepted request's body is its message's payload, so it is stored once.
 
-use super::rows::{endpoint as endpoint_row, one};
+use super::rows::{endpoint as endpoint_row, one, secrets_at};
 use super::{
     SqliteStore, insert_app, insert_endpoint, insert_message, page_clause, query_list,
     schedule_resend,
@@ -42,43 +42,21 @@ fn corrupt(column: usize, what: &str) -> rusqlite::Error {
 }
 
 fn source(row: &Row<'_>) -> rusqlite::Result<Source> {
-    let previous: String = row.get(6)?;
-    let previous = serde_json::from_str(&previous).map_err(|err| {
-        rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, err.into())
-    })?;
     Ok(Source {
         id: SourceId::from_trusted(row.get(0)?),
         uid: row.get(1)?,
         name: row.get(2)?,
         app_id: AppId::from_trusted(row.get(3)?),
         config: row.get(4)?,
-        secrets: EndpointSecrets {
-            current: row.get(5)?,
-            previous,
-        },
+        secrets: secrets_at(row, 5)?,
         created_at: row.get(7)?,
         updated_at: row.get(8)?,
     })
 }
 
 fn handling(text: Option<String>) -> rusqlite::Result<Option<Handling>> {
-    Ok(match text.as_deref() {
-        None => None,
-        Some("pending") => Some(Handling::Pending),
-        Some("delivered") => Some(Handling::Delivered),
-        Some("failing") => Some(Handling::Failing),
-        Some("exhausted") => Some(Handling::Exhausted),
-        Some(_) => return Err(corrupt(14, "handling")),
-    })
-}
-
-fn handling_text(handling: Handling) -> &'static str {
-    match handling {
-        Handling::Pending => "pending",
-        Handling::Delivered => "delivered",
-        Handling::Failing => "failing",
-        Handling::Exhausted => "exhausted",
-    }
+    text.map(|text| Handling::parse(&text).ok_or_else(|| corrupt(14, "handling")))
+        .transpose()
 }
 
 /// A request row (`REQUEST_COLUMNS`, the body in column 7) followed by its handling.
@@ -331,7 +309,7 @@ impl InboundStore for SqliteStore {
                 }
                 Some(RequestFilterStatus::Handling(wanted)) => {
                     sql.push_str(" AND handling = ?");
-                    params.push(Value::Text(handling_text(wanted).to_owned()));
+                    params.push(Value::Text(wanted.as_str().to_owned()));
                 }
             }
             let (page, tail) = page_clause(&filter.page, "id", &mut params);

@@ -65,11 +65,23 @@ pub fn event_type(row: &Row<'_>) -> rusqlite::Result<EventType> {
     })
 }
 
-pub fn endpoint(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
-    let previous: String = row.get(12)?;
+/// The current secret at `column` and the JSON list of previous ones right after it.
+pub fn secrets_at(row: &Row<'_>, column: usize) -> rusqlite::Result<EndpointSecrets> {
+    let previous: String = row.get(column + 1)?;
     let previous: Vec<(String, UnixMs)> = serde_json::from_str(&previous).map_err(|err| {
-        rusqlite::Error::FromSqlConversionFailure(12, rusqlite::types::Type::Text, err.into())
+        rusqlite::Error::FromSqlConversionFailure(
+            column + 1,
+            rusqlite::types::Type::Text,
+            err.into(),
+        )
     })?;
+    Ok(EndpointSecrets {
+        current: row.get(column)?,
+        previous,
+    })
+}
+
+pub fn endpoint(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
     Ok(Endpoint {
         id: EndpointId::from_trusted(row.get(0)?),
         app_id: AppId::from_trusted(row.get(1)?),
@@ -82,10 +94,7 @@ pub fn endpoint(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
         metadata: row.get(8)?,
         throttle_rate: u32_opt(row.get(9)?),
         headers: row.get(10)?,
-        secrets: EndpointSecrets {
-            current: row.get(11)?,
-            previous,
-        },
+        secrets: secrets_at(row, 11)?,
         failing_since: row.get(13)?,
         created_at: row.get(14)?,
         updated_at: row.get(15)?,
