@@ -29,13 +29,22 @@ pub struct EventType {
 }
 
 /// An endpoint's signing secrets (or a source's verifying ones): the current one and any still
-/// inside a rotation's grace period.
-#[derive(Debug, Clone, PartialEq)]
+/// inside a rotation's grace period. `Debug` never shows them.
+#[derive(Clone, PartialEq)]
 pub struct EndpointSecrets {
     /// `whsec_…` of the current secret.
     pub current: String,
     /// Previous secrets with the time (ms) until which they still sign.
     pub previous: Vec<(String, UnixMs)>,
+}
+
+impl std::fmt::Debug for EndpointSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointSecrets")
+            .field("current", &"<redacted>")
+            .field("previous", &self.previous.len())
+            .finish()
+    }
 }
 
 impl EndpointSecrets {
@@ -189,6 +198,21 @@ mod tests {
             immediate.previous,
             [("a".to_owned(), 1_000)],
             "b is dropped at once"
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let shown = format!(
+            "{:?}",
+            EndpointSecrets {
+                current: "whsec_topsecret".into(),
+                previous: vec![("whsec_oldsecret".into(), 1)],
+            }
+        );
+        assert!(
+            !shown.contains("topsecret") && !shown.contains("oldsecret"),
+            "{shown}"
         );
     }
 }
