@@ -4,6 +4,7 @@
 pub mod adjudication;
 pub mod calendar;
 pub mod clock;
+pub mod html;
 pub mod model;
 pub mod money;
 pub mod payload;
