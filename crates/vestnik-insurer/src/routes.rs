@@ -103,10 +103,14 @@ pub async fn get(
     Path(id): Path<String>,
     Query(query): Query<GetQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    // `wait` is in seconds on the insurer's clock, so a scaled demo holds a 30 s long-poll for
+    // 30 simulated seconds.
     let wait = match query.wait.as_deref() {
         None => None,
         Some(text) => match text.parse::<u64>() {
-            Ok(seconds) if seconds <= MAX_WAIT_SECONDS => Some(Duration::from_secs(seconds)),
+            Ok(seconds) if seconds <= MAX_WAIT_SECONDS => Some(Duration::from_secs_f64(
+                seconds as f64 / insurer.claims.clock().scale(),
+            )),
             _ => {
                 return Err(bad_request(format!(
                     "wait is 0 to {MAX_WAIT_SECONDS} seconds"
