@@ -123,7 +123,7 @@ async fn claims_page(State(clinic): State<Arc<Clinic>>) -> Html<String> {
         receiver = if clinic.receiver_up() { "up" } else { "down" },
     );
     Html(page(
-        &format!("Clinic {} — claims", clinic.id),
+        &format!("Clinic MIS — claims of {}", clinic.id),
         "Each claim goes to the insurer; the table shows when the insurer decided it and when this \
          clinic learned the decision, and how many status requests learning cost.",
         &live,

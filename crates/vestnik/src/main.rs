@@ -1,6 +1,8 @@
-//! `vestnik`: the command line over the crates — `serve` runs the gateway, `bench` measures it.
+//! `vestnik`: the command line over the crates — `demo` runs the whole story, `serve` runs the
+//! gateway, `bench` measures it.
 
 mod bench;
+mod demo;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The whole story: gateway, insurer and clinic on this machine, claims flowing (start here).
+    Demo(demo::DemoArgs),
     /// Run the gateway: management API, delivery workers, metrics.
     Serve(serve::ServeArgs),
     /// Measure the gateway end to end with a built-in receiver (accepted/delivered per second, latency).
@@ -36,6 +40,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
+        Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
     }

@@ -86,7 +86,7 @@ impl ServeArgs {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    init_logs(&args.log_format);
+    init_logs(&args.log_format, "info");
     let store = SqliteStore::open(&args.database, vestnik_delivery::now_ms())
         .with_context(|| format!("cannot open {}", args.database))?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
@@ -134,9 +134,10 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
-fn init_logs(format: &str) {
+/// Logs to stderr; `VESTNIK_LOG` overrides `default_level`.
+pub fn init_logs(format: &str, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VESTNIK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

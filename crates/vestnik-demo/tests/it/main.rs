@@ -1,0 +1,4 @@
+//! The reference integration end to end, in-process on port 0: the gateway, the insurer and the
+//! clinic as `vestnik demo` wires them.
+
+mod story;

@@ -1,0 +1,320 @@
+//! Claims submitted at the clinic reach a final status there equal to the insurer's; by
+//! webhook the clinic learns within well under a second (real time); duplicate and stale
+//! webhooks change nothing; with the receiver down nothing is lost; polling costs what the
+//! brief's rules predict.
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use vestnik_claims::payload::PayloadFormat;
+use vestnik_clinic::client::Reason;
+use vestnik_clinic::strategy::Strategy;
+use vestnik_demo::{DemoSettings, Listeners, RunningDemo};
+
+/// 60 simulated days per real second: a 20-business-day review ends within ~0.7 s.
+const FAST: f64 = 60.0 * 86_400.0;
+
+async fn demo(
+    strategy: Strategy,
+    scale: f64,
+    format: PayloadFormat,
+    dir: &tempfile::TempDir,
+) -> RunningDemo {
+    let settings = DemoSettings {
+        strategy,
+        time_scale: scale,
+        claims_per_minute: 0.0,
+        seed: 7,
+        payload_format: format,
+        data_dir: dir.path().to_owned(),
+        retry_schedule: vestnik_core::RetrySchedule::new(
+            vec![Duration::from_millis(100); 20],
+            0.0,
+            Duration::from_secs(1),
+        ),
+    };
+    vestnik_demo::start(
+        settings,
+        Listeners::bind("127.0.0.1", [0, 0, 0]).await.unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+async fn get(url: &str) -> Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+async fn submit(demo: &RunningDemo, n: usize) {
+    let client = reqwest::Client::new();
+    for _ in 0..n {
+        let response = client
+            .post(format!("{}/api/claims", demo.clinic_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    }
+}
+
+/// Waits until every claim is final at the clinic; returns the clinic's and the insurer's claims.
+async fn all_final(demo: &RunningDemo, within: Duration) -> (Vec<Value>, Vec<Value>) {
+    let deadline = Instant::now() + within;
+    loop {
+        let clinic = get(&format!("{}/api/claims", demo.clinic_url)).await["data"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if clinic.iter().all(|c| {
+            matches!(
+                c["status"].as_str(),
+                Some("approved" | "partial" | "denied")
+            )
+        }) {
+            let insurer = get(&format!("{}/claims", demo.insurer_url)).await["data"]
+                .as_array()
+                .unwrap()
+                .clone();
+            return (clinic, insurer);
+        }
+        let pending: Vec<_> = clinic
+            .iter()
+            .filter(|c| c["learned_at"].is_null())
+            .map(|c| c["clinic_claim_id"].clone())
+            .collect();
+        assert!(
+            Instant::now() < deadline,
+            "not final at the clinic: {pending:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn same_outcomes(clinic: &[Value], insurer: &[Value]) {
+    assert_eq!(clinic.len(), insurer.len());
+    for claim in clinic {
+        let at_insurer = insurer
+            .iter()
+            .find(|i| i["clinic_claim_id"] == claim["clinic_claim_id"])
+            .unwrap();
+        assert_eq!(
+            claim["status"], at_insurer["status"],
+            "{}",
+            claim["clinic_claim_id"]
+        );
+        assert_eq!(claim["version"], at_insurer["version"]);
+        assert_eq!(claim["amount_approved"], at_insurer["amount_approved"]);
+    }
+}
+
+#[tokio::test]
+async fn by_webhook_every_decision_arrives_at_once_in_every_payload_format() {
+    for format in PayloadFormat::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let demo = demo(Strategy::Webhook, FAST, format, &dir).await;
+        submit(&demo, 12).await;
+        let (clinic, insurer) = all_final(&demo, Duration::from_secs(30)).await;
+        same_outcomes(&clinic, &insurer);
+        for claim in &clinic {
+            assert_eq!(claim["learned_via"], "webhook", "{format:?}: {claim}");
+            let lag = claim["lag_real_ms"].as_i64().unwrap();
+            assert!(
+                (0..1_000).contains(&lag),
+                "{format:?}: learned {lag} ms (real) after the decision"
+            );
+        }
+        let stats = get(&format!("{}/api/stats", demo.clinic_url)).await;
+        assert_eq!(
+            stats["requests"]["status_requests"], 0,
+            "webhooks cost the insurer no status requests"
+        );
+        demo.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn duplicate_and_stale_webhooks_leave_the_claim_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo(Strategy::Webhook, FAST, PayloadFormat::Json, &dir).await;
+    submit(&demo, 1).await;
+    let (clinic, _) = all_final(&demo, Duration::from_secs(30)).await;
+    let before = clinic[0].clone();
+    // Replay the claim's first event (version 1, in review) as a new webhook, and resend the
+    // final one: neither may change what the clinic knows.
+    let client = reqwest::Client::new();
+    let v1 = format!(
+        "{}/api/v1/app/{}",
+        demo.gateway_url,
+        vestnik_demo::CLINIC_ID
+    );
+    let messages: Value = client
+        .get(format!("{v1}/msg"))
+        .bearer_auth(&demo.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let messages = messages["data"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "in review, then decided");
+    let stale = messages
+        .iter()
+        .find(|m| m["payload"]["data"]["version"] == 1)
+        .unwrap();
+    let final_msg = messages
+        .iter()
+        .find(|m| m["payload"]["data"]["version"] == 2)
+        .unwrap();
+    let republished = client
+        .post(format!("{v1}/msg"))
+        .bearer_auth(&demo.token)
+        .json(&json!({"eventType": "claim.status_changed", "payload": stale["payload"], "channels": ["json"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(republished.status(), 202);
+    let resent = client
+        .post(format!(
+            "{v1}/msg/{}/endpoint/mis/resend",
+            final_msg["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&demo.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resent.status(), 202);
+    // Both reach the clinic's handler (the gateway's log shows them delivered)…
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log: Value = client
+            .get(format!(
+                "{}/api/v1/source/{}/request?status=accepted",
+                demo.gateway_url, demo.source_id
+            ))
+            .bearer_auth(&demo.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let handled = log["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["handling"] == "delivered")
+            .count();
+        let duplicates: Value = client
+            .get(format!(
+                "{}/api/v1/source/{}/request?status=duplicate",
+                demo.gateway_url, demo.source_id
+            ))
+            .bearer_auth(&demo.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if handled == 3 && duplicates["data"].as_array().unwrap().len() == 1 {
+            break; // two originals and the stale one handled; the resend deduplicated at the gateway
+        }
+        assert!(Instant::now() < deadline, "log: {log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // …and change nothing.
+    let after = get(&format!("{}/api/claims", demo.clinic_url)).await["data"][0].clone();
+    assert_eq!(
+        (&after["status"], &after["version"], &after["learned_at"]),
+        (&before["status"], &before["version"], &before["learned_at"])
+    );
+    demo.stop().await;
+}
+
+#[tokio::test]
+async fn with_the_receiver_down_no_decision_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo(Strategy::Webhook, FAST, PayloadFormat::FhirR5, &dir).await;
+    demo.clinic.clinic.set_receiver_up(false);
+    submit(&demo, 10).await;
+    // The insurer decides everything while the clinic hears nothing.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pending = get(&format!("{}/claims?status=in_review", demo.insurer_url)).await;
+        if pending["data"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let clinic = get(&format!("{}/api/claims", demo.clinic_url)).await["data"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        clinic.iter().all(|c| c["learned_at"].is_null()),
+        "nothing learned while the receiver is down"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    demo.clinic.clinic.set_receiver_up(true);
+    let (clinic, insurer) = all_final(&demo, Duration::from_secs(30)).await;
+    same_outcomes(&clinic, &insurer);
+    let via: Vec<&str> = clinic
+        .iter()
+        .map(|c| c["learned_via"].as_str().unwrap())
+        .collect();
+    assert!(
+        via.iter().all(|v| matches!(*v, "webhook" | "timer")),
+        "{via:?}"
+    );
+    demo.stop().await;
+}
+
+#[tokio::test]
+async fn polling_costs_what_the_brief_predicts() {
+    // Real time, so that the 2 s polls and the decisions interleave as they would in production.
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo(Strategy::Poll, 1.0, PayloadFormat::Json, &dir).await;
+    submit(&demo, 6).await;
+    // Automatic claims are decided within 5 s: wait for their polls to stop; manual ones keep
+    // polling to the end of the 30 s window.
+    tokio::time::sleep(Duration::from_secs(32)).await;
+    let clinic = get(&format!("{}/api/claims", demo.clinic_url)).await["data"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let insurer = get(&format!("{}/claims", demo.insurer_url)).await["data"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let mut expected_min = 0;
+    let mut expected_max = 0;
+    for claim in &insurer {
+        match claim["review_mode"].as_str().unwrap() {
+            "manual" => {
+                expected_min += 16;
+                expected_max += 16;
+            }
+            _ => {
+                // Decided t seconds after submission: polls at 0, 2, … until one sees it.
+                let submitted: jiff::Timestamp =
+                    claim["submitted_at"].as_str().unwrap().parse().unwrap();
+                let decided: jiff::Timestamp =
+                    claim["decided_at"].as_str().unwrap().parse().unwrap();
+                let t = decided.duration_since(submitted).as_secs_f64();
+                let polls = (t / 2.0).ceil() as u64 + 1;
+                expected_min += polls - 1; // a poll landing just after the decision
+                expected_max += polls;
+            }
+        }
+    }
+    let polls = demo.clinic.clinic.insurer.counters.get(Reason::Poll);
+    assert!(
+        (expected_min..=expected_max).contains(&polls),
+        "{polls} polls, expected {expected_min}..={expected_max}"
+    );
+    for claim in clinic.iter().filter(|c| c["review_mode"] == "auto") {
+        assert_eq!(claim["learned_via"], "poll");
+    }
+    demo.stop().await;
+}
