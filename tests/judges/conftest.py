@@ -80,3 +80,42 @@ def vestnik(tmp_path):
     yield url
     proc.terminate()
     proc.wait(timeout=30)
+
+
+class Demo:
+    """A running `vestnik demo` process and its three URLs."""
+
+    def __init__(self, proc, ports):
+        self.proc = proc
+        self.gateway, self.insurer, self.clinic = (f"http://127.0.0.1:{p}" for p in ports)
+
+
+@pytest.fixture
+def demo_factory(tmp_path):
+    started = []
+
+    def start(*args):
+        binary = os.environ.get("VESTNIK_BIN", "target/debug/vestnik")
+        ports = [free_port(), free_port(), free_port()]
+        proc = subprocess.Popen(
+            [binary, "demo", "--ports", ",".join(map(str, ports)), "--data-dir", str(tmp_path / f"demo{len(started)}"),
+             *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        demo = Demo(proc, ports)
+        started.append(demo)
+        deadline = time.time() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{demo.clinic}/api/stats", timeout=1)
+                urllib.request.urlopen(f"{demo.insurer}/stats", timeout=1)
+                return demo
+            except Exception:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise AssertionError(f"vestnik demo did not start: {proc.stdout.read().decode()}")
+                time.sleep(0.1)
+
+    yield start
+    for demo in started:
+        demo.proc.terminate()
+        demo.proc.wait(timeout=30)

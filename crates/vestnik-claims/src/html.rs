@@ -27,7 +27,7 @@ th{background:#eef1f5;font-weight:600}.num{text-align:right;font-variant-numeric
 .approved{background:#cdeccf}.partial{background:#fdeab8}.denied{background:#f6c9c9}.in_review{background:#dbe6f7}\
 .cards{display:flex;gap:.8rem;flex-wrap:wrap;margin:0 0 1rem}.card{background:#fff;border:1px solid #e3e6ea;\
 border-radius:.4rem;padding:.5rem .8rem}.card b{display:block;font-size:1.3rem}button{margin:.1rem;cursor:pointer}\
-input{width:6rem}input.reason{width:12rem}";
+input{width:6rem}input.reason{width:12rem}.line{white-space:nowrap}";
 
 /// Refreshes `#live` from the same URL whenever `/events` says something changed, unless the
 /// user is typing inside it.

@@ -306,7 +306,7 @@ mod tests {
             unit_price: Money::parse(price).unwrap(),
         };
         ClaimRecord {
-            id: "clm_1001".into(),
+            id: "clm-1001".into(),
             submission: ClaimSubmission {
                 clinic_id: "clinic-7".into(),
                 clinic_claim_id: "CL-2025-000123".into(),
@@ -360,7 +360,7 @@ mod tests {
         assert_eq!(data["amount_submitted"], "5500.00");
         assert_eq!(data["amount_approved"], "2500.00");
         assert_eq!(data["decided_at"], "2025-11-14T13:02:00Z");
-        assert_eq!(data["links"]["claim"], "http://insurer/claims/clm_1001");
+        assert_eq!(data["links"]["claim"], "http://insurer/claims/clm-1001");
     }
 
     #[test]

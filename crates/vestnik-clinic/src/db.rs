@@ -244,7 +244,7 @@ mod tests {
     fn update(version: u32, status: &str) -> StatusUpdate {
         StatusUpdate {
             clinic_claim_id: "CL-1".into(),
-            insurer_claim_id: "clm_000001".into(),
+            insurer_claim_id: "clm-000001".into(),
             status: status.into(),
             version,
             review_mode: Some("manual".into()),

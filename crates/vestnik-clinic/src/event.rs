@@ -144,7 +144,7 @@ mod tests {
             decided_by: "auto".into(),
         };
         ClaimRecord {
-            id: "clm_000009".into(),
+            id: "clm-000009".into(),
             submission: ClaimSubmission {
                 clinic_id: "clinic-7".into(),
                 clinic_claim_id: "CL-9".into(),
@@ -187,7 +187,7 @@ mod tests {
                 let update =
                     parse_event(body.as_bytes()).unwrap_or_else(|| panic!("{format:?} parses"));
                 assert_eq!(update.clinic_claim_id, "CL-9", "{format:?}");
-                assert_eq!(update.insurer_claim_id, "clm_000009");
+                assert_eq!(update.insurer_claim_id, "clm-000009");
                 assert_eq!(update.status, expected_status, "{format:?}");
                 assert_eq!(update.version, 2);
                 assert_eq!(update.decided_at, record.decided_at, "{format:?}");

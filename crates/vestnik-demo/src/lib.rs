@@ -184,7 +184,7 @@ pub async fn start(settings: DemoSettings, listeners: Listeners) -> Result<Runni
         .map_err(|err| DemoError::Setup(err.to_string()))?;
     // The insurer's side: the event type, the clinic's application and its endpoint (the
     // clinic's gateway, sharing the source's secret).
-    let example = serde_json::json!({"type": EVENT_TYPE, "data": {"claim_id": "clm_000001", "status": "approved", "version": 2}});
+    let example = serde_json::json!({"type": EVENT_TYPE, "data": {"claim_id": "clm-000001", "status": "approved", "version": 2}});
     api(
         &client,
         format!("{v1}/event-type"),

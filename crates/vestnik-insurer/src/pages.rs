@@ -29,7 +29,7 @@ fn waiting_row(record: &ClaimRecord) -> String {
         .map(|(i, line)| {
             let net = line.net().unwrap_or_default();
             format!(
-                "<div>{code} × {qty} = {net} <input name=\"approved-{i}\" value=\"{net}\" aria-label=\"approved amount of line {n}\"> \
+                "<div class=\"line\">{code} × {qty} = {net} <input name=\"approved-{i}\" value=\"{net}\" aria-label=\"approved amount of line {n}\"> \
                  <input class=\"reason\" name=\"reason-{i}\" placeholder=\"reason if not in full\"></div>",
                 code = escape(&line.code),
                 qty = line.quantity,

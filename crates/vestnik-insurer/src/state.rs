@@ -115,7 +115,8 @@ impl Claims {
             }
         };
         book.issued += 1;
-        let id = format!("clm_{:06}", book.issued);
+        // `clm-NNNNNN`: also a valid FHIR resource id (letters, digits, '-' and '.').
+        let id = format!("clm-{:06}", book.issued);
         let entry = book
             .history
             .entry(submission.policy_number.clone())

@@ -262,7 +262,7 @@ async fn bad_input_gets_clear_4xx() {
         "amounts are decimal strings"
     );
     assert_eq!(
-        get(&client, &format!("{url}/claims/clm_999999")).await.0,
+        get(&client, &format!("{url}/claims/clm-999999")).await.0,
         404
     );
     assert_eq!(
