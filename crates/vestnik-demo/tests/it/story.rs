@@ -318,3 +318,67 @@ async fn polling_costs_what_the_brief_predicts() {
     }
     demo.stop().await;
 }
+
+#[tokio::test]
+async fn a_long_poll_per_claim_learns_the_automatic_decisions() {
+    // Ten simulated seconds per real second: a 30 s long-poll is held 3 s, automatic decisions
+    // (0.1–5 s) come within it, manual reviews do not.
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo(Strategy::LongPoll, 10.0, PayloadFormat::Json, &dir).await;
+    submit(&demo, 6).await;
+    tokio::time::sleep(Duration::from_millis(4_000)).await;
+    let clinic = get(&format!("{}/api/claims", demo.clinic_url)).await["data"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        demo.clinic.clinic.insurer.counters.get(Reason::LongPoll),
+        6,
+        "exactly one long-poll per claim"
+    );
+    for claim in &clinic {
+        match claim["review_mode"].as_str().unwrap() {
+            "auto" => assert_eq!(
+                (
+                    claim["learned_via"].as_str(),
+                    claim["status"] != "in_review"
+                ),
+                (Some("long-poll"), true),
+                "{claim}"
+            ),
+            _ => assert_eq!(
+                claim["status"], "in_review",
+                "a manual review outlasts the long-poll; the nightly sweep will learn it"
+            ),
+        }
+    }
+    assert_eq!(demo.clinic.clinic.insurer.counters.get(Reason::Poll), 0);
+    demo.stop().await;
+}
+
+#[tokio::test]
+async fn on_view_asks_only_when_a_pending_claim_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo(Strategy::OnView, FAST, PayloadFormat::Json, &dir).await;
+    submit(&demo, 8).await;
+    let (clinic, insurer) = all_final(&demo, Duration::from_secs(30)).await;
+    same_outcomes(&clinic, &insurer);
+    let views: u64 = clinic.iter().map(|c| c["views"].as_u64().unwrap()).sum();
+    let counters = &demo.clinic.clinic.insurer.counters;
+    let view_requests = counters.get(Reason::View);
+    assert!(
+        view_requests <= views,
+        "{view_requests} requests for {views} views"
+    );
+    assert!(
+        clinic
+            .iter()
+            .all(|c| matches!(c["learned_via"].as_str(), Some("view" | "timer"))),
+        "{clinic:?}"
+    );
+    assert_eq!(
+        counters.get(Reason::Poll) + counters.get(Reason::LongPoll) + counters.get(Reason::Sweep),
+        0
+    );
+    demo.stop().await;
+}
