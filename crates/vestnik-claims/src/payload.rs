@@ -56,7 +56,7 @@ pub const EVENT_TYPE: &str = "claim.status_changed";
 const TOPIC: &str = "https://vestnik.example/fhir/SubscriptionTopic/claim-decision";
 
 fn rfc3339(at: Timestamp) -> String {
-    format!("{at:.0}")
+    format!("{at:.3}")
 }
 
 /// The event in the chosen format.
@@ -359,7 +359,7 @@ mod tests {
         assert_eq!(data["version"], 3);
         assert_eq!(data["amount_submitted"], "5500.00");
         assert_eq!(data["amount_approved"], "2500.00");
-        assert_eq!(data["decided_at"], "2025-11-14T13:02:00Z");
+        assert_eq!(data["decided_at"], "2025-11-14T13:02:00.000Z");
         assert_eq!(data["links"]["claim"], "http://insurer/claims/clm-1001");
     }
 

@@ -103,8 +103,11 @@ impl Insurer {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
             }
-            if let Some(record) = me.claims.decide_scheduled(&id, at) {
-                me.publish(&record, at);
+            // Decided when the status really changes (a timer can fire a little late), so
+            // `decided_at` is what a status request could first have seen.
+            let now = me.simulated_now().max(at);
+            if let Some(record) = me.claims.decide_scheduled(&id, now) {
+                me.publish(&record, now);
             }
         });
     }
