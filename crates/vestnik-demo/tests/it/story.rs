@@ -257,9 +257,11 @@ async fn with_the_receiver_down_no_decision_is_lost() {
         .as_array()
         .unwrap()
         .clone();
+    // Nothing arrives by webhook while the receiver is down (the 28-day timer may still learn
+    // a decision on its own: that is what it is for).
     assert!(
-        clinic.iter().all(|c| c["learned_at"].is_null()),
-        "nothing learned while the receiver is down"
+        clinic.iter().all(|c| c["learned_via"] != "webhook"),
+        "no webhook applied while the receiver is down: {clinic:?}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     demo.clinic.clinic.set_receiver_up(true);
