@@ -115,13 +115,30 @@ async fn by_webhook_every_decision_arrives_at_once_in_every_payload_format() {
         let (clinic, insurer) = all_final(&demo, Duration::from_secs(30)).await;
         same_outcomes(&clinic, &insurer);
         for claim in &clinic {
-            assert_eq!(claim["learned_via"], "webhook", "{format:?}: {claim}");
+            // At 60 simulated days per second a webhook's few milliseconds are hours of
+            // simulated time, so a manual decision made just before a 28- or 40-day timer check
+            // may be learned by the timer first; everything else arrives by webhook.
+            let via = claim["learned_via"].as_str().unwrap();
+            if claim["review_mode"] == "auto" {
+                assert_eq!(via, "webhook", "{format:?}: {claim}");
+            } else {
+                assert!(matches!(via, "webhook" | "timer"), "{format:?}: {claim}");
+            }
             let lag = claim["lag_real_ms"].as_i64().unwrap();
             assert!(
                 (0..1_000).contains(&lag),
                 "{format:?}: learned {lag} ms (real) after the decision"
             );
         }
+        let by_webhook = clinic
+            .iter()
+            .filter(|c| c["learned_via"] == "webhook")
+            .count();
+        assert!(
+            by_webhook * 4 >= clinic.len() * 3,
+            "{format:?}: {by_webhook} of {} by webhook",
+            clinic.len()
+        );
         // Webhooks cost the insurer no status requests; only the safety-net timer may ask about
         // a claim still in review 28 days after its last check.
         let requests = &get(&format!("{}/api/stats", demo.clinic_url)).await["requests"];
