@@ -245,6 +245,20 @@ impl Iterator for Views<'_> {
 
 /// Plays `strategy` over every claim.
 pub fn run(strategy: Strategy, params: &Params, claims: &[Claim], days: &Days) -> Tally {
+    run_with_progress(strategy, params, claims, days, &|_| {})
+}
+
+/// Claims between two progress reports.
+const PROGRESS_EVERY: u64 = 8_192;
+
+/// [`run`], telling `progress` every few thousand claims how many more were played.
+pub fn run_with_progress(
+    strategy: Strategy,
+    params: &Params,
+    claims: &[Claim],
+    days: &Days,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Tally {
     let horizon = params.horizon_ms();
     let mut tally = Tally::new(strategy, horizon);
     let mut sweep_counts = vec![0u32; days.len() + 2];
@@ -256,6 +270,9 @@ pub fn run(strategy: Strategy, params: &Params, claims: &[Claim], days: &Days) -
     };
     for claim in claims {
         tally.claims += 1;
+        if tally.claims.is_multiple_of(PROGRESS_EVERY) {
+            progress(PROGRESS_EVERY);
+        }
         let mut run = Run {
             claim: *claim,
             params,
@@ -360,6 +377,7 @@ pub fn run(strategy: Strategy, params: &Params, claims: &[Claim], days: &Days) -
             }
         }
     }
+    progress(tally.claims % PROGRESS_EVERY);
     tally
 }
 
