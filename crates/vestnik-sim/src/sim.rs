@@ -187,6 +187,15 @@ impl Run<'_> {
         .filter(|t| *t < self.horizon)
     }
 
+    /// The daily timer's check due at `at` (04:00), paced like the sweep: the day's checks go
+    /// out one after another at the sweep rate.
+    fn timer_check(&mut self, tally: &mut Tally, timer_counts: &mut [u32], at: i64) {
+        let slot = &mut timer_counts[(at / DAY) as usize];
+        let t = at + (f64::from(*slot) / self.params.sweep_rate * 1_000.0) as i64;
+        *slot += 1;
+        self.ask(tally, t, Kind::Timer);
+    }
+
     /// Nightly sweeps from `after` until the clinic knows.
     fn sweeps(&mut self, tally: &mut Tally, sweep_counts: &mut [u32], after: i64) {
         let mut night = next_daily(after, SWEEP_AT);
@@ -262,6 +271,7 @@ pub fn run_with_progress(
     let horizon = params.horizon_ms();
     let mut tally = Tally::new(strategy, horizon);
     let mut sweep_counts = vec![0u32; days.len() + 2];
+    let mut timer_counts = vec![0u32; days.len() + 2];
     let per_day = params.views_per_business_day;
     let mean_gap = if per_day > 0.0 {
         (CLOSES - OPENS) as f64 / per_day
@@ -340,8 +350,10 @@ pub fn run_with_progress(
                         None
                     };
                     match (next_view, timer) {
-                        (Some(v), Some(t)) if t < v => run.ask(&mut tally, t, Kind::Timer),
-                        (None, Some(t)) => run.ask(&mut tally, t, Kind::Timer),
+                        (Some(v), Some(t)) if t < v => {
+                            run.timer_check(&mut tally, &mut timer_counts, t)
+                        }
+                        (None, Some(t)) => run.timer_check(&mut tally, &mut timer_counts, t),
                         (Some(v), _) => {
                             views.next();
                             if !run.knows_at(v) && check_on_view(&run, v) {

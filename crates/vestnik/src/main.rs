@@ -1,9 +1,10 @@
 //! `vestnik`: the command line over the crates — `demo` runs the whole story, `serve` runs the
-//! gateway, `bench` measures it.
+//! gateway, `simulate` compares the strategies in numbers, `bench` measures the gateway.
 
 mod bench;
 mod demo;
 mod serve;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +31,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run the gateway: management API, delivery workers, metrics.
     Serve(serve::ServeArgs),
+    /// Polling vs long polling vs on-view vs webhooks on the same claims workload, in numbers.
+    Simulate(simulate::SimulateArgs),
     /// Measure the gateway end to end with a built-in receiver (accepted/delivered per second, latency).
     Bench(bench::BenchArgs),
 }
@@ -42,6 +45,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Simulate(args) => simulate::run(args),
         Command::Bench(args) => runtime.block_on(bench::run(args)),
     }
 }

@@ -3,3 +3,4 @@
 mod crash;
 mod inbound_crash;
 mod process;
+mod simulate;
