@@ -35,6 +35,8 @@ pub struct DemoSettings {
     pub data_dir: std::path::PathBuf,
     /// The gateway's retry schedule (the demo's default is shorter than production's).
     pub retry_schedule: vestnik_core::RetrySchedule,
+    /// What the simulated clock shows at start (default: now).
+    pub clock_start: Option<jiff::Timestamp>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +127,11 @@ pub async fn start(settings: DemoSettings, listeners: Listeners) -> Result<Runni
         url(&listeners.clinic)?,
     );
     let now = jiff::Timestamp::now();
-    let clock = ScaledClock::new(now, now.as_millisecond(), settings.time_scale)?;
+    let clock = ScaledClock::new(
+        settings.clock_start.unwrap_or(now),
+        now.as_millisecond(),
+        settings.time_scale,
+    )?;
 
     let clinic = vestnik_clinic::start(
         ClinicSettings {

@@ -196,16 +196,12 @@ impl Run<'_> {
         self.ask(tally, t, Kind::Timer);
     }
 
-    /// Nightly sweeps from `after` until the clinic knows.
-    fn sweeps(&mut self, tally: &mut Tally, sweep_counts: &mut [u32], after: i64) {
-        let mut night = next_daily(after, SWEEP_AT);
-        while self.learned.is_none() && night < self.horizon {
-            let slot = &mut sweep_counts[(night / DAY) as usize];
-            let t = night + (f64::from(*slot) / self.params.sweep_rate * 1_000.0) as i64;
-            *slot += 1;
-            self.ask(tally, t, Kind::Sweep);
-            night += DAY;
-        }
+    /// The nightly sweep of `night` (03:00) asking about this claim, in its place in the queue.
+    fn sweep(&mut self, tally: &mut Tally, sweep_counts: &mut [u32], night: i64) {
+        let slot = &mut sweep_counts[(night / DAY) as usize];
+        let t = night + (f64::from(*slot) / self.params.sweep_rate * 1_000.0) as i64;
+        *slot += 1;
+        self.ask(tally, t, Kind::Sweep);
     }
 
     /// One webhook delivery from `from`: attempts on the schedule until one succeeds; the time
@@ -306,21 +302,37 @@ pub fn run_with_progress(
                 } else {
                     0
                 };
-                let mut t = s;
-                while t <= s + window && run.learned.is_none() {
-                    run.ask(&mut tally, t, Kind::Poll);
-                    t += POLL_EVERY;
+                // Polls and sweeps in time order: the sweep asks about every pending claim,
+                // one still inside its polling window too.
+                let mut poll = s;
+                let mut night = next_daily(s, SWEEP_AT);
+                while run.learned.is_none() {
+                    if poll <= s + window && poll <= night {
+                        run.ask(&mut tally, poll, Kind::Poll);
+                        poll += POLL_EVERY;
+                    } else if night < horizon {
+                        run.sweep(&mut tally, &mut sweep_counts, night);
+                        night += DAY;
+                    } else {
+                        break;
+                    }
                 }
-                run.sweeps(&mut tally, &mut sweep_counts, s + window);
             }
             Strategy::LongPoll => {
                 let answered = claim.decided.min(s + LONG_POLL);
                 tally.long_poll_held_ms += answered - s;
                 tally.request(s, Kind::LongPoll);
+                run.last_contact = s;
                 if claim.decided <= s + LONG_POLL {
                     run.learned = Some(claim.decided);
                 }
-                run.sweeps(&mut tally, &mut sweep_counts, s + LONG_POLL);
+                // Sweeps ask about the claim until the clinic knows (a sweep may come while the
+                // long-poll is still held).
+                let mut night = next_daily(s, SWEEP_AT);
+                while night < horizon && !run.knows_at(night) {
+                    run.sweep(&mut tally, &mut sweep_counts, night);
+                    night += DAY;
+                }
             }
             Strategy::OnView | Strategy::Webhook | Strategy::WebhookOnView => {
                 let webhooks = strategy != Strategy::OnView;

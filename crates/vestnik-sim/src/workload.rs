@@ -41,6 +41,8 @@ pub struct Params {
     /// `webhook+on-view`: a view checks when the last webhook is older than this.
     pub stale_after_ms: i64,
     pub seed: u64,
+    /// Ends the run earlier than `days + tail_days` (ms), to compare with a short real run.
+    pub end_ms: Option<i64>,
 }
 
 impl Default for Params {
@@ -62,13 +64,15 @@ impl Default for Params {
             sweep_rate: 50.0,
             stale_after_ms: 7 * DAY,
             seed: 1,
+            end_ms: None,
         }
     }
 }
 
 impl Params {
     pub fn horizon_ms(&self) -> i64 {
-        i64::from(self.days + self.tail_days) * DAY
+        let full = i64::from(self.days + self.tail_days) * DAY;
+        self.end_ms.map_or(full, |end| end.min(full))
     }
 }
 

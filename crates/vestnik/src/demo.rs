@@ -79,6 +79,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             0.2,
             Duration::from_secs(3600),
         ),
+        clock_start: None,
     };
     let demo = vestnik_demo::start(settings, listeners).await?;
     println!(

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use vestnik_sim::sim::Strategy;
-use vestnik_sim::workload::{DAY, HOUR, Params, SECOND};
+use vestnik_sim::workload::{DAY, HOUR, Params};
 
 fn parse_strategy(text: &str) -> Result<Strategy, String> {
     Strategy::parse(text)
@@ -99,6 +99,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         sweep_rate: args.sweep_rate.max(0.001),
         stale_after_ms: (args.stale_after_hours * HOUR as f64) as i64,
         seed: args.seed,
+        end_ms: None,
     };
     anyhow::ensure!(
         params.days > 0 && params.claims_per_hour > 0.0,
@@ -166,6 +167,5 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
             println!("chart: {}", path.display());
         }
     }
-    let _ = SECOND;
     Ok(())
 }

@@ -19,6 +19,16 @@ async fn demo(
     format: PayloadFormat,
     dir: &tempfile::TempDir,
 ) -> RunningDemo {
+    demo_at(strategy, scale, format, dir, None).await
+}
+
+pub async fn demo_at(
+    strategy: Strategy,
+    scale: f64,
+    format: PayloadFormat,
+    dir: &tempfile::TempDir,
+    clock_start: Option<jiff::Timestamp>,
+) -> RunningDemo {
     let settings = DemoSettings {
         strategy,
         time_scale: scale,
@@ -31,6 +41,7 @@ async fn demo(
             0.0,
             Duration::from_secs(1),
         ),
+        clock_start,
     };
     vestnik_demo::start(
         settings,
