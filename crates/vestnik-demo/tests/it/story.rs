@@ -55,6 +55,11 @@ async fn get(url: &str) -> Value {
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
+/// The `data` list of a JSON list answer.
+async fn data(url: &str) -> Vec<Value> {
+    get(url).await["data"].as_array().unwrap().clone()
+}
+
 async fn submit(demo: &RunningDemo, n: usize) {
     let client = reqwest::Client::new();
     for _ in 0..n {
@@ -71,20 +76,14 @@ async fn submit(demo: &RunningDemo, n: usize) {
 async fn all_final(demo: &RunningDemo, within: Duration) -> (Vec<Value>, Vec<Value>) {
     let deadline = Instant::now() + within;
     loop {
-        let clinic = get(&format!("{}/api/claims", demo.clinic_url)).await["data"]
-            .as_array()
-            .unwrap()
-            .clone();
+        let clinic = data(&format!("{}/api/claims", demo.clinic_url)).await;
         if clinic.iter().all(|c| {
             matches!(
                 c["status"].as_str(),
                 Some("approved" | "partial" | "denied")
             )
         }) {
-            let insurer = get(&format!("{}/claims", demo.insurer_url)).await["data"]
-                .as_array()
-                .unwrap()
-                .clone();
+            let insurer = data(&format!("{}/claims", demo.insurer_url)).await;
             return (clinic, insurer);
         }
         let pending: Vec<_> = clinic
@@ -281,10 +280,7 @@ async fn with_the_receiver_down_no_decision_is_lost() {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let clinic = get(&format!("{}/api/claims", demo.clinic_url)).await["data"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let clinic = data(&format!("{}/api/claims", demo.clinic_url)).await;
     // Nothing arrives by webhook while the receiver is down (the 28-day timer may still learn
     // a decision on its own: that is what it is for).
     assert!(
@@ -315,14 +311,8 @@ async fn polling_costs_what_the_brief_predicts() {
     // Automatic claims are decided within 5 s: wait for their polls to stop; manual ones keep
     // polling to the end of the 30 s window.
     tokio::time::sleep(Duration::from_secs(32)).await;
-    let clinic = get(&format!("{}/api/claims", demo.clinic_url)).await["data"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let insurer = get(&format!("{}/claims", demo.insurer_url)).await["data"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let clinic = data(&format!("{}/api/claims", demo.clinic_url)).await;
+    let insurer = data(&format!("{}/claims", demo.insurer_url)).await;
     let mut expected_min = 0;
     let mut expected_max = 0;
     for claim in &insurer {
@@ -363,10 +353,7 @@ async fn a_long_poll_per_claim_learns_the_automatic_decisions() {
     let demo = demo(Strategy::LongPoll, 10.0, PayloadFormat::Json, &dir).await;
     submit(&demo, 6).await;
     tokio::time::sleep(Duration::from_millis(4_000)).await;
-    let clinic = get(&format!("{}/api/claims", demo.clinic_url)).await["data"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let clinic = data(&format!("{}/api/claims", demo.clinic_url)).await;
     assert_eq!(
         demo.clinic.clinic.insurer.counters.get(Reason::LongPoll),
         6,
