@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod models;
 pub mod paging;
 mod routes;
@@ -71,6 +72,7 @@ pub struct AppState {
     /// Names of the in-process handlers destinations may use.
     pub handler_names: Arc<[String]>,
     pub alerts: Arc<alerts::Alerts>,
+    pub in_flight: idempotency::InFlight,
 }
 
 /// A running server: its address, the token it accepts, and a way to stop it.
@@ -139,6 +141,7 @@ pub async fn start(
             .map(str::to_owned)
             .collect(),
         alerts,
+        in_flight: idempotency::InFlight::default(),
     };
     let metrics = telemetry::install();
     let router = router(state.clone(), settings.max_body_bytes, metrics);
@@ -296,6 +299,10 @@ async fn housekeeping(state: AppState, shutdown: CancellationToken) {
                 Ok(0) => {}
                 Ok(expired) => tracing::info!(expired, "expunged payloads past their retention"),
                 Err(err) => tracing::warn!(error = %err, "cannot expire payloads"),
+            }
+            let before = now_ms() - idempotency::KEPT_FOR_MS;
+            if let Err(err) = state.store.expire_idempotent(before).await {
+                tracing::warn!(error = %err, "cannot expire idempotency keys");
             }
         }
     }

@@ -42,6 +42,13 @@ pub trait Store: InboundStore + Send + Sync + 'static {
     async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
     async fn put_setting_if_absent(&self, key: &str, value: &str) -> StoreResult<String>;
 
+    // Responses kept for `idempotency-key`s (the key is scoped by the caller, e.g. with the path).
+    async fn get_idempotent(&self, key: &str) -> StoreResult<Option<IdempotentResponse>>;
+    /// Keeps the first response stored for `key`; a later one for the same key is ignored.
+    async fn put_idempotent(&self, key: &str, response: IdempotentResponse) -> StoreResult<()>;
+    /// Forgets responses kept since before `before`; returns how many.
+    async fn expire_idempotent(&self, before: UnixMs) -> StoreResult<u64>;
+
     // Applications: `key` is the id or the uid.
     async fn create_app(&self, app: Application) -> StoreResult<Application>;
     async fn get_app(&self, key: &str) -> StoreResult<Option<Application>>;

@@ -123,6 +123,16 @@ pub struct Message {
     pub headers: Vec<(String, String)>,
 }
 
+/// A response kept for an `idempotency-key`, so a retried request gets the same answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotentResponse {
+    /// SHA-256 (hex) of the request body the key was first used with.
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+    pub created_at: UnixMs,
+}
+
 /// Which endpoints a new message goes to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recipients {

@@ -133,6 +133,11 @@ pub fn api(state: AppState) -> Router<AppState> {
         .route("/source/{source_id}/replay", post(sources::replay_range))
         .route("/auth/app-portal-access/{app_id}", post(app_portal_access))
         .route("/auth/logout", post(logout))
+        // Layers run last-added first: the token is checked before any idempotency lookup.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::idempotency::idempotent,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             crate::extract::require_token,

@@ -180,3 +180,64 @@ async fn our_openapi_document_and_health_are_served() {
     assert_eq!(health.status(), 204);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_answer() {
+    let app = spawn_app().await;
+    let post = |path: &str, key: &str, body: serde_json::Value| {
+        app.client
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(TOKEN)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let first = post("/app", "k-1", json!({"name": "Clinic", "uid": "clinic"}))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: serde_json::Value = first.json().await.unwrap();
+    let retry = post("/app", "k-1", json!({"name": "Clinic", "uid": "clinic"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        retry.status(),
+        201,
+        "the same answer, not a 409 for the existing uid"
+    );
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.json::<serde_json::Value>().await.unwrap(), first);
+    let reused = post("/app", "k-1", json!({"name": "Other", "uid": "other"}))
+        .await
+        .unwrap();
+    assert_eq!(reused.status(), 409, "a key belongs to one request body");
+
+    // A retried message creation does not send the message twice.
+    let body = json!({"eventType": "x", "payload": {"n": 1}});
+    let sent: serde_json::Value = post("/app/clinic/msg", "m-1", body.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let again: serde_json::Value = post("/app/clinic/msg", "m-1", body)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sent["id"], again["id"]);
+    let (_, list) = app.get("/app/clinic/msg").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    // The same key on another path is another key.
+    let other = post("/app", "m-1", json!({"name": "Second", "uid": "second"}))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 201);
+    let invalid = post("/app", &"k".repeat(300), json!({"name": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 400);
+    app.stop().await;
+}

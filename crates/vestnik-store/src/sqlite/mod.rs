@@ -325,6 +325,55 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn get_idempotent(&self, key: &str) -> StoreResult<Option<IdempotentResponse>> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT request_hash, status, body, created_at FROM idempotency WHERE key = ?1",
+                    [key],
+                    |r| {
+                        Ok(IdempotentResponse {
+                            request_hash: r.get(0)?,
+                            status: r.get(1)?,
+                            body: r.get(2)?,
+                            created_at: r.get(3)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn put_idempotent(&self, key: &str, response: IdempotentResponse) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.writer
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO idempotency (key, request_hash, status, body, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                    params![
+                        key,
+                        response.request_hash,
+                        response.status,
+                        response.body,
+                        response.created_at
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn expire_idempotent(&self, before: UnixMs) -> StoreResult<u64> {
+        self.writer
+            .write(move |conn| {
+                Ok(conn.execute("DELETE FROM idempotency WHERE created_at < ?1", [before])? as u64)
+            })
+            .await
+    }
+
     async fn create_app(&self, app: Application) -> StoreResult<Application> {
         self.writer
             .write(move |conn| {

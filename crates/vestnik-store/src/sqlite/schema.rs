@@ -132,6 +132,17 @@ CREATE INDEX inbound_by_status ON inbound_requests (source_id, status, id);
 CREATE UNIQUE INDEX inbound_event_ids ON inbound_requests (source_id, event_id)
     WHERE status = 0 AND event_id IS NOT NULL;
 "#,
+    r#"
+-- Responses kept for idempotency keys (24 h).
+CREATE TABLE idempotency (
+    key          TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    status       INTEGER NOT NULL,
+    body         TEXT NOT NULL,
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX idempotency_by_age ON idempotency (created_at);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
