@@ -115,6 +115,26 @@ fn is_credential(config: &SourceConfig, name: &str) -> bool {
     ) || matches!(&config.verification, Scheme::Header { header } if header == name)
 }
 
+/// The sender's address: the TCP peer, unless the peer is a trusted proxy — then the nearest
+/// address in `X-Forwarded-For` that is not itself a trusted proxy (read right to left, since
+/// anything left of the proxies' own entries is the client's to write).
+pub fn client_address(
+    peer: std::net::IpAddr,
+    forwarded_for: Option<&str>,
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    let is_trusted = |address: &std::net::IpAddr| trusted.iter().any(|net| net.contains(address));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    forwarded_for
+        .into_iter()
+        .flat_map(|header| header.rsplit(','))
+        .filter_map(|entry| entry.trim().parse::<std::net::IpAddr>().ok())
+        .find(|address| !is_trusted(address))
+        .unwrap_or(peer)
+}
+
 /// The request's headers as a JSON object for the request log, credentials replaced by
 /// `[redacted]`; repeated headers are joined with `, `.
 pub fn logged_headers(config: &SourceConfig, headers: &HeaderMap) -> String {
@@ -219,5 +239,33 @@ mod tests {
         assert_eq!(logged["authorization"], "[redacted]");
         assert_eq!(logged["x-multi"], "a, b");
         assert_eq!(logged["x-request-id"], "r-1");
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |text: &str| text.parse::<std::net::IpAddr>().unwrap();
+        // Straight from the internet: the peer, whatever the header claims.
+        assert_eq!(
+            client_address(ip("203.0.113.9"), Some("185.71.76.1"), &trusted),
+            ip("203.0.113.9")
+        );
+        // Through the proxy: the nearest untrusted entry, not a spoofed one further left.
+        assert_eq!(
+            client_address(
+                ip("10.0.0.2"),
+                Some("185.71.76.1, 198.51.100.7, 10.0.0.3"),
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), Some("garbage"), &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), None, &trusted),
+            ip("10.0.0.2")
+        );
     }
 }

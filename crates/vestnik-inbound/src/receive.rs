@@ -19,7 +19,8 @@ pub struct InboundSettings {
     pub rejected_kept: usize,
     /// Bytes of a rejected request's body kept (its full size is recorded).
     pub rejected_body_cap: usize,
-    /// Days an accepted request's body is kept (as its message's payload).
+    /// Days the request log keeps a request (and an accepted one's body, as its message's
+    /// payload).
     pub retention_days: i64,
 }
 

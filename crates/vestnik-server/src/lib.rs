@@ -35,6 +35,8 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub inbound: InboundSettings,
     pub alerts: alerts::AlertSettings,
+    /// Proxies whose `X-Forwarded-For` names an inbound request's sender (for IP allow-lists).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl std::fmt::Debug for ServerSettings {
@@ -46,6 +48,7 @@ impl std::fmt::Debug for ServerSettings {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("inbound", &self.inbound)
             .field("alerts", &self.alerts)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -59,6 +62,7 @@ impl Default for ServerSettings {
             max_body_bytes: 1024 * 1024,
             inbound: InboundSettings::default(),
             alerts: alerts::AlertSettings::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -73,6 +77,7 @@ pub struct AppState {
     pub handler_names: Arc<[String]>,
     pub alerts: Arc<alerts::Alerts>,
     pub in_flight: idempotency::InFlight,
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 /// A running server: its address, the token it accepts, and a way to stop it.
@@ -142,6 +147,7 @@ pub async fn start(
             .collect(),
         alerts,
         in_flight: idempotency::InFlight::default(),
+        trusted_proxies: settings.trusted_proxies.clone().into(),
     };
     let metrics = telemetry::install();
     let router = router(state.clone(), settings.max_body_bytes, metrics);
@@ -299,6 +305,14 @@ async fn housekeeping(state: AppState, shutdown: CancellationToken) {
                 Ok(0) => {}
                 Ok(expired) => tracing::info!(expired, "expunged payloads past their retention"),
                 Err(err) => tracing::warn!(error = %err, "cannot expire payloads"),
+            }
+            let kept_from = now_ms() - state.inbound.retention_days * 86_400_000;
+            match state.store.expire_requests(kept_from).await {
+                Ok(0) => {}
+                Ok(expired) => {
+                    tracing::info!(expired, "forgot inbound requests past their retention")
+                }
+                Err(err) => tracing::warn!(error = %err, "cannot expire inbound requests"),
             }
             let before = now_ms() - idempotency::KEPT_FOR_MS;
             if let Err(err) = state.store.expire_idempotent(before).await {

@@ -190,6 +190,9 @@ pub trait InboundStore: Send + Sync + 'static {
         source: &SourceId,
         id: &RequestId,
     ) -> StoreResult<Option<RequestView>>;
+    /// Forgets requests received before `before` (the request log's retention); their hand-on
+    /// messages stay, as any message does. Returns how many.
+    async fn expire_requests(&self, before: UnixMs) -> StoreResult<u64>;
     /// Schedules the selected accepted requests for delivery again to every enabled destination,
     /// now; returns how many requests were replayed.
     async fn replay_requests(

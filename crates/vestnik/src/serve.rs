@@ -26,6 +26,14 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub allow_targets: Vec<ipnet::IpNet>,
+    /// Reverse proxies (CIDR) whose X-Forwarded-For names the sender of an inbound webhook, for
+    /// sources' IP allow-lists; repeatable.
+    #[arg(
+        long = "trusted-proxy",
+        env = "VESTNIK_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Where operational webhooks (endpoint.disabled, message.attempt.*) are sent.
     #[arg(long, env = "VESTNIK_OPERATIONAL_WEBHOOK_URL")]
     pub operational_webhook_url: Option<String>,
@@ -80,6 +88,7 @@ impl ServeArgs {
                 .filter(|t| !t.is_empty()),
             operational_webhook_url: self.operational_webhook_url.clone(),
             max_body_bytes: self.max_body_bytes,
+            trusted_proxies: self.trusted_proxies.clone(),
             ..ServerSettings::default()
         }
     }

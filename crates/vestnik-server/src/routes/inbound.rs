@@ -39,7 +39,11 @@ pub async fn receive(
         }
     };
     let received = Received {
-        remote: peer.ip(),
+        remote: vestnik_inbound::extract::client_address(
+            peer.ip(),
+            headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+            &state.trusted_proxies,
+        ),
         method: method.as_str(),
         path: uri.path(),
         headers: &headers,

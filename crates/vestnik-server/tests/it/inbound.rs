@@ -858,3 +858,43 @@ async fn the_rejected_log_keeps_only_the_newest_and_a_configured_event_id_dedupl
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_allow_list_sees_the_forwarded_sender() {
+    let mut settings = fast_settings();
+    settings.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    let app = spawn_app_with(settings).await;
+    let source = create_source(
+        &app,
+        json!({"name": "YooKassa", "verification": {"type": "none"}, "allowedIps": ["198.51.100.0/24"],
+               "eventId": {"jsonPointer": "/object/id"}}),
+    )
+    .await;
+    let from = |forwarded: Option<&str>| {
+        let headers: Vec<(&str, String)> = forwarded
+            .map(|f| ("x-forwarded-for", f.to_owned()))
+            .into_iter()
+            .collect();
+        let body = format!(r#"{{"object":{{"id":"{}"}}}}"#, forwarded.unwrap_or("none"));
+        let app = &app;
+        let source = &source;
+        async move { post_raw(app, source, &headers, body.into_bytes()).await }
+    };
+    assert_eq!(
+        from(Some("198.51.100.7")).await.0,
+        200,
+        "the proxy vouches for the sender"
+    );
+    let (status, answer) = from(None).await;
+    assert_eq!(
+        (status, &answer["code"]),
+        (401, &json!("ip_not_allowed")),
+        "the proxy itself is not allowed"
+    );
+    let (status, _) = from(Some("198.51.100.7, 203.0.113.1")).await;
+    assert_eq!(
+        status, 401,
+        "only the entry the proxy wrote counts, not one the client put first"
+    );
+    app.stop().await;
+}

@@ -340,6 +340,17 @@ impl InboundStore for SqliteStore {
         .await
     }
 
+    async fn expire_requests(&self, before: UnixMs) -> StoreResult<u64> {
+        self.writer
+            .write(move |conn| {
+                Ok(conn.execute(
+                    "DELETE FROM inbound_requests WHERE received_at < ?1",
+                    [before],
+                )? as u64)
+            })
+            .await
+    }
+
     async fn replay_requests(
         &self,
         source: &Source,

@@ -700,6 +700,15 @@ pub async fn inbound_requests_deduplicate_and_the_rejected_log_is_capped(store: 
             .unwrap(),
         1
     );
+    assert_eq!(
+        store.expire_requests(NOW + 10).await.unwrap(),
+        2,
+        "the accepted request and its duplicate"
+    );
+    assert_eq!(
+        store.get_request(&source.id, &first.id).await.unwrap(),
+        None
+    );
     store.delete_source(&source.id).await.unwrap();
     assert_eq!(store.get_source("insurer").await.unwrap(), None);
     assert_eq!(
