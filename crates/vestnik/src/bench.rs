@@ -275,16 +275,48 @@ async fn run_scenario(
             }
         }));
     }
+    // Progress on stderr, ten times a second: published, and delivered when there is delivery.
+    let expected = messages * per_item;
+    let bar = indicatif::ProgressBar::new(if per_item > 0 { expected } else { messages });
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("  {prefix} {bar:40} {pos}/{len} {msg}")
+            .expect("a valid template"),
+    );
+    bar.set_prefix(if per_item > 0 {
+        "delivered"
+    } else {
+        "accepted "
+    });
+    let progress = {
+        let (bar, next, received) = (
+            bar.clone(),
+            Arc::clone(&next),
+            Arc::clone(&receiver.received),
+        );
+        tokio::spawn(async move {
+            loop {
+                let published = next.load(Ordering::Relaxed).min(messages);
+                bar.set_position(if per_item > 0 {
+                    received.load(Ordering::Relaxed)
+                } else {
+                    published
+                });
+                bar.set_message(format!("({published} published)"));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
     for task in clients {
         task.await?.context("publishing failed")?;
     }
     let publish_time = started.elapsed();
-    let expected = messages * per_item;
     let deadline = Instant::now() + Duration::from_secs(600);
     while receiver.received.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let total_time = started.elapsed();
+    progress.abort();
+    bar.finish_and_clear();
     let delivered = receiver.received.load(Ordering::Relaxed);
     let cpu = cpu_seconds() - cpu_before;
     server.stop().await;
