@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of the project: the Rust workspace (unit, integration, crash tests) and the
+# Runs every test of the project: the Rust workspace (unit, integration, crash tests; the storage
+# and API suites on both SQLite and PostgreSQL, which must be running) and the
 # independent judges in Python (the official `standardwebhooks`, `svix` and `stripe` packages,
 # `fhir.resources` for the FHIR payloads, Selenium driving Debian's headless Chromium for the
 # demo's pages), which this script installs on first use: packages into .venv, Chromium with apt.
@@ -7,7 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --workspace --bins
+# The storage suite runs on SQLite and PostgreSQL (VESTNIK_TEST_POSTGRES, default the local
+# server); the API suite runs on SQLite, then again on PostgreSQL.
 cargo test --workspace
+VESTNIK_TEST_BACKEND=postgres cargo test -p vestnik-server --test it
 
 # The page tests drive Debian's Chromium through its ChromeDriver.
 install_chromium() {

@@ -4,6 +4,7 @@
 
 pub mod inbound;
 pub mod model;
+pub mod postgres;
 pub mod query;
 pub mod sqlite;
 
@@ -22,6 +23,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error")]
     Database(#[from] rusqlite::Error),
+    #[error("PostgreSQL error")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("no PostgreSQL connection available: {0}")]
+    Pool(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("the transaction could not commit: {0}")]

@@ -16,7 +16,8 @@ pub struct ServeArgs {
     /// Address the API listens on.
     #[arg(long, env = "VESTNIK_LISTEN", default_value = "127.0.0.1:8071")]
     pub listen: String,
-    /// Storage: `sqlite://FILE` (created and migrated on start).
+    /// Storage: `sqlite://FILE` (created and migrated on start) or `postgres://…` (shared by
+    /// several nodes; migrated on start, safely when nodes start together).
     #[arg(long, env = "VESTNIK_DATABASE", default_value = "sqlite://vestnik.db")]
     pub database: String,
     /// Networks the SSRF guard lets deliveries reach although they are not public (CIDR); repeatable.
@@ -96,14 +97,25 @@ impl ServeArgs {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logs(&args.log_format, "info");
-    let store = SqliteStore::open(&args.database, vestnik_delivery::now_ms())
-        .with_context(|| format!("cannot open {}", args.database))?;
+    let shown = redacted(&args.database);
+    let store: Arc<dyn vestnik_store::Store> =
+        if args.database.starts_with("postgres://") || args.database.starts_with("postgresql://") {
+            Arc::new(
+                vestnik_store::postgres::PgStore::connect(&args.database, None)
+                    .await
+                    .with_context(|| format!("cannot open {shown}"))?,
+            )
+        } else {
+            Arc::new(
+                SqliteStore::open(&args.database, vestnik_delivery::now_ms())
+                    .with_context(|| format!("cannot open {shown}"))?,
+            )
+        };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let shutdown = CancellationToken::new();
-    let server =
-        vestnik_server::start(Arc::new(store), args.settings(), listener, shutdown.clone()).await?;
+    let server = vestnik_server::start(store, args.settings(), listener, shutdown.clone()).await?;
     if server.token_generated {
         // Printed once, on the start that generated it; it is kept in the database.
         println!(
@@ -111,7 +123,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             server.token
         );
     }
-    tracing::info!(address = %server.address, database = %args.database, "vestnik serving");
+    tracing::info!(address = %server.address, database = %shown, "vestnik serving");
     println!("vestnik serving on http://{}", server.address);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -120,6 +132,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     });
     server.wait().await;
     Ok(())
+}
+
+/// The database URL with any password hidden, for logs and errors.
+fn redacted(database: &str) -> String {
+    match url::Url::parse(database) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => database.to_owned(),
+    }
 }
 
 async fn wait_for_signal() {
@@ -185,6 +208,11 @@ mod tests {
         assert_eq!(settings.delivery.allow_targets.len(), 2);
         assert!(!settings.delivery.svix_headers);
         assert!(Cli::try_parse_from(["vestnik", "--retry-schedule", "5 parsecs"]).is_err());
+        assert_eq!(
+            redacted("postgres://vestnik:s3cret@db:5432/v"),
+            "postgres://vestnik:***@db:5432/v"
+        );
+        assert_eq!(redacted("sqlite://vestnik.db"), "sqlite://vestnik.db");
         let defaults = Cli::try_parse_from(["vestnik"]).unwrap().serve.settings();
         assert_eq!(defaults.delivery.schedule.max_attempts(), 8);
     }

@@ -18,7 +18,32 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     server: Option<RunningServer>,
-    _dir: tempfile::TempDir,
+    _storage: Storage,
+}
+
+/// What keeps a test's database alive (and cleans it up).
+enum Storage {
+    Sqlite(#[expect(dead_code, reason = "held for its Drop")] tempfile::TempDir),
+    Postgres(
+        #[expect(dead_code, reason = "held for its Drop")] vestnik_store::postgres::IsolatedSchema,
+    ),
+}
+
+/// The backend the suite runs on: `VESTNIK_TEST_BACKEND=postgres` (with `VESTNIK_TEST_POSTGRES`,
+/// default the CI machine's server) or SQLite; a fresh database (or schema) per test.
+async fn open_store() -> (Arc<dyn vestnik_store::Store>, Storage) {
+    if std::env::var("VESTNIK_TEST_BACKEND").as_deref() == Ok("postgres") {
+        let url = std::env::var("VESTNIK_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let (store, schema) = vestnik_store::postgres::PgStore::connect_isolated(&url, "api")
+            .await
+            .unwrap_or_else(|err| panic!("PostgreSQL is needed at {url} for this suite ({err})"));
+        return (Arc::new(store), Storage::Postgres(schema));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("vestnik.db").display());
+    let store = SqliteStore::open(&url, vestnik_delivery::now_ms()).unwrap();
+    (Arc::new(store), Storage::Sqlite(dir))
 }
 
 pub fn fast_settings() -> ServerSettings {
@@ -45,23 +70,16 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(settings: ServerSettings) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("vestnik.db").display());
-    let store = SqliteStore::open(&url, vestnik_delivery::now_ms()).unwrap();
+    let (store, storage) = open_store().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = vestnik_server::start(
-        Arc::new(store),
-        settings,
-        listener,
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let server = vestnik_server::start(store, settings, listener, CancellationToken::new())
+        .await
+        .unwrap();
     TestApp {
         base: format!("http://{}/api/v1", server.address),
         client: reqwest::Client::new(),
         server: Some(server),
-        _dir: dir,
+        _storage: storage,
     }
 }
 

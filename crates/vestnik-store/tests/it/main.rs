@@ -14,6 +14,26 @@ async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     (Arc::new(store), dir)
 }
 
+/// Where the PostgreSQL suites run: `VESTNIK_TEST_POSTGRES`, or the CI machine's server.
+pub fn postgres_url() -> String {
+    std::env::var("VESTNIK_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh PostgreSQL store in a schema of its own; fails loudly when the server is missing.
+async fn postgres() -> (Arc<dyn Store>, vestnik_store::postgres::IsolatedSchema) {
+    let (store, schema) =
+        vestnik_store::postgres::PgStore::connect_isolated(&postgres_url(), "suite")
+            .await
+            .unwrap_or_else(|err| {
+                panic!(
+                    "PostgreSQL is needed at {} for this suite ({err}); .ci/run starts it",
+                    postgres_url()
+                )
+            });
+    (Arc::new(store), schema)
+}
+
 /// One `#[tokio::test]` per suite function, on one backend.
 macro_rules! on_backend {
     ($backend:ident, $open:path, [$($test:ident),* $(,)?]) => {
@@ -32,6 +52,21 @@ macro_rules! on_backend {
 on_backend!(
     sqlite,
     crate::sqlite,
+    [
+        applications_answer_to_id_or_uid_and_uids_are_unique,
+        a_message_and_its_deliveries_are_written_together,
+        concurrent_leases_never_hand_out_the_same_task,
+        an_expired_lease_makes_the_task_due_again,
+        attempts_move_tasks_through_retry_exhaustion_delivery_and_disabling,
+        resend_recover_and_bring_forward_make_tasks_due,
+        payloads_expire_and_expunge,
+        inbound_requests_deduplicate_and_the_rejected_log_is_capped,
+    ]
+);
+
+on_backend!(
+    postgres,
+    crate::postgres,
     [
         applications_answer_to_id_or_uid_and_uids_are_unique,
         a_message_and_its_deliveries_are_written_together,
