@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// Attempts in flight at once to a single endpoint.
     #[arg(long, env = "VESTNIK_ENDPOINT_CONCURRENCY", default_value_t = 32)]
     pub endpoint_concurrency: usize,
+    /// How long a node holds a task it leased; a node that dies gives its tasks back when their
+    /// leases run out (on SQLite, at once on restart).
+    #[arg(long, env = "VESTNIK_LEASE_SECONDS", default_value_t = 300)]
+    pub lease_seconds: u64,
     /// Log format.
     #[arg(long, env = "VESTNIK_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -82,6 +86,7 @@ impl ServeArgs {
                 max_in_flight: self.max_in_flight.max(1),
                 endpoint_concurrency: self.endpoint_concurrency.max(1),
                 svix_headers: !self.standard_headers_only,
+                lease: Duration::from_secs(self.lease_seconds.max(1)),
                 ..defaults
             },
             api_token: std::env::var("VESTNIK_API_TOKEN")

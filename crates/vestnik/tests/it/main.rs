@@ -2,5 +2,6 @@
 
 mod crash;
 mod inbound_crash;
+mod nodes;
 mod process;
 mod simulate;
