@@ -21,9 +21,9 @@ pub enum StoreError {
     NotFound(&'static str),
     #[error("conflict: {0}")]
     Conflict(String),
-    #[error("database error")]
+    #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
-    #[error("PostgreSQL error")]
+    #[error("PostgreSQL error: {}", postgres_cause(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error("no PostgreSQL connection available: {0}")]
     Pool(String),
@@ -40,6 +40,15 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The server's message and SQLSTATE for a database error (never the row values PostgreSQL puts
+/// in an error's detail), else the driver's own description.
+fn postgres_cause(err: &tokio_postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => err.to_string(),
+    }
+}
 
 #[async_trait]
 pub trait Store: InboundStore + Send + Sync + 'static {
