@@ -2,6 +2,7 @@
 //! and `vestnik-delivery` see only this trait, so a PostgreSQL implementation slots in beside
 //! [`sqlite::SqliteStore`] without touching them.
 
+pub mod columns;
 pub mod inbound;
 pub mod model;
 pub mod postgres;

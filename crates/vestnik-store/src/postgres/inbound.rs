@@ -14,18 +14,6 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use vestnik_core::{AppId, MessageId, RequestId, SourceId};
 
-const SOURCE_COLUMNS: &str =
-    "id, uid, name, app_id, config, secret, previous_secrets, created_at, updated_at";
-const REQUEST_COLUMNS: &str = "r.id, r.source_id, r.received_at, r.remote_addr, r.method, r.path, \
-    r.headers, NULL::BYTEA, r.body_size, r.status, r.reason, r.event_id, r.msg_id, r.duplicate_of";
-const HANDLING: &str = "CASE
-    WHEN r.status != 0 THEN NULL
-    WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = r.msg_id AND d.status = 2) THEN 'exhausted'
-    WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = r.msg_id AND d.status != 0 AND d.attempts > 0) THEN 'failing'
-    WHEN NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = r.msg_id AND d.status != 0)
-         AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = r.msg_id) THEN 'delivered'
-    ELSE 'pending' END";
-
 fn source(row: &Row) -> StoreResult<Source> {
     Ok(Source {
         id: SourceId::from_trusted(row.try_get(0)?),
@@ -292,7 +280,8 @@ impl InboundStore for PgStore {
     ) -> StoreResult<Vec<RequestView>> {
         let client = self.client().await?;
         let mut inner = Query::new(format!(
-            "SELECT {REQUEST_COLUMNS}, {HANDLING} AS handling FROM inbound_requests r WHERE r.source_id = "
+            "SELECT {}, {HANDLING} AS handling FROM inbound_requests r WHERE r.source_id = ",
+            request_columns("NULL::BYTEA")
         ));
         let mark = inner.bind(source.as_str().to_owned());
         inner.push(&mark);
@@ -327,10 +316,7 @@ impl InboundStore for PgStore {
         id: &RequestId,
     ) -> StoreResult<Option<RequestView>> {
         let client = self.client().await?;
-        let columns = REQUEST_COLUMNS.replace(
-            "NULL::BYTEA",
-            "COALESCE(r.body, convert_to(m.payload, 'UTF8'))",
-        );
+        let columns = request_columns("COALESCE(r.body, convert_to(m.payload, 'UTF8'))");
         let sql = format!(
             "SELECT {columns}, {HANDLING} FROM inbound_requests r LEFT JOIN messages m ON m.id = r.msg_id
              WHERE r.source_id = $1 AND r.id = $2"

@@ -1,25 +1,13 @@
 //! Mapping between PostgreSQL rows and the store's records, and a small query builder for the
 //! statements whose filters vary.
 
+pub use crate::columns::*;
 use crate::model::*;
 use crate::query::PageRequest;
 use crate::{StoreError, StoreResult};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use vestnik_core::{AppId, AttemptId, DeliveryStatus, EndpointId, MessageId, OutcomeCode};
-
-pub const APP_COLUMNS: &str = "id, uid, name, metadata, throttle_rate, created_at, updated_at";
-pub const EVENT_TYPE_COLUMNS: &str =
-    "name, description, archived, deprecated, feature_flag, schemas, created_at, updated_at";
-pub const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, disabled, event_types, \
-    channels, metadata, throttle_rate, headers, secret, previous_secrets, failing_since, \
-    created_at, updated_at";
-pub const MESSAGE_COLUMNS: &str =
-    "id, app_id, event_id, event_type, channels, payload, payload_expires_at, created_at, headers";
-pub const DELIVERY_COLUMNS: &str =
-    "msg_id, endpoint_id, status, attempts, next_attempt_at, created_at";
-pub const ATTEMPT_COLUMNS: &str = "id, msg_id, endpoint_id, app_id, url, status, outcome, \
-    response_status_code, response, response_duration_ms, manual, created_at";
 
 /// A statement with `$n` parameters added as its filters are.
 #[derive(Default)]
@@ -69,11 +57,6 @@ impl Query {
     }
 }
 
-pub fn list_to_json(list: &Option<Vec<String>>) -> Option<String> {
-    list.as_ref()
-        .map(|items| serde_json::to_string(items).expect("a list of strings serialises"))
-}
-
 fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Corrupt(what.into())
 }
@@ -97,11 +80,6 @@ pub fn header_pairs(text: Option<String>) -> StoreResult<Vec<(String, String)>> 
         None => Ok(Vec::new()),
         Some(t) => serde_json::from_str(&t).map_err(|err| corrupt(format!("headers: {err}"))),
     }
-}
-
-pub fn header_pairs_to_json(headers: &[(String, String)]) -> Option<String> {
-    (!headers.is_empty())
-        .then(|| serde_json::to_string(headers).expect("pairs of strings serialise"))
 }
 
 pub fn secrets_at(row: &Row, column: usize) -> StoreResult<EndpointSecrets> {

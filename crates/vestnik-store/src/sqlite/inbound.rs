@@ -6,32 +6,16 @@ use super::{
     SqliteStore, insert_app, insert_endpoint, insert_message, page_clause, query_list,
     schedule_resend,
 };
+use crate::columns::{ENDPOINT_COLUMNS, HANDLING, SOURCE_COLUMNS, request_columns};
 use crate::inbound::*;
 use crate::model::*;
 use crate::query::PageRequest;
-use crate::sqlite::rows::{ENDPOINT_COLUMNS, conflict_on_unique};
+use crate::sqlite::rows::conflict_on_unique;
 use crate::{StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params};
 use vestnik_core::{AppId, MessageId, RequestId, SourceId};
-
-const SOURCE_COLUMNS: &str =
-    "id, uid, name, app_id, config, secret, previous_secrets, created_at, updated_at";
-
-/// Request columns for lists: the body is left out, its size is enough there.
-const REQUEST_COLUMNS: &str = "r.id, r.source_id, r.received_at, r.remote_addr, r.method, r.path, \
-    r.headers, NULL, r.body_size, r.status, r.reason, r.event_id, r.msg_id, r.duplicate_of";
-
-/// The hand-on state of an accepted request, from its deliveries (status codes of
-/// `DeliveryStatus`: 0 success, 1 pending, 2 fail, 3 sending).
-const HANDLING: &str = "CASE
-    WHEN r.status != 0 THEN NULL
-    WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = r.msg_id AND d.status = 2) THEN 'exhausted'
-    WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = r.msg_id AND d.status != 0 AND d.attempts > 0) THEN 'failing'
-    WHEN NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = r.msg_id AND d.status != 0)
-         AND EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_id = r.msg_id) THEN 'delivered'
-    ELSE 'pending' END";
 
 fn corrupt(column: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -59,7 +43,7 @@ fn handling(text: Option<String>) -> rusqlite::Result<Option<Handling>> {
         .transpose()
 }
 
-/// A request row (`REQUEST_COLUMNS`, the body in column 7) followed by its handling.
+/// A request row (`request_columns`, the body in column 7) followed by its handling.
 fn request_view(row: &Row<'_>) -> rusqlite::Result<RequestView> {
     let status: i64 = row.get(9)?;
     Ok(RequestView {
@@ -290,7 +274,8 @@ impl InboundStore for SqliteStore {
         self.read(move |conn| {
             let mut params = vec![Value::Text(source)];
             let mut inner = format!(
-                "SELECT {REQUEST_COLUMNS}, {HANDLING} AS handling FROM inbound_requests r WHERE r.source_id = ?"
+                "SELECT {}, {HANDLING} AS handling FROM inbound_requests r WHERE r.source_id = ?",
+                request_columns("NULL")
             );
             if let Some(since) = filter.since {
                 inner.push_str(" AND r.received_at >= ?");
@@ -327,7 +312,7 @@ impl InboundStore for SqliteStore {
     ) -> StoreResult<Option<RequestView>> {
         let (source, id) = (source.as_str().to_owned(), id.as_str().to_owned());
         self.read(move |conn| {
-            let columns = REQUEST_COLUMNS.replace("NULL", "COALESCE(r.body, m.payload)");
+            let columns = request_columns("COALESCE(r.body, m.payload)");
             let sql = format!(
                 "SELECT {columns}, {HANDLING} FROM inbound_requests r
                  LEFT JOIN messages m ON m.id = r.msg_id

@@ -1,27 +1,10 @@
 //! Mapping between SQLite rows and the store's records.
 
+pub use crate::columns::*;
 use crate::model::*;
 use crate::{StoreError, StoreResult};
 use rusqlite::Row;
 use vestnik_core::{AppId, AttemptId, DeliveryStatus, EndpointId, MessageId, OutcomeCode};
-
-pub const APP_COLUMNS: &str = "id, uid, name, metadata, throttle_rate, created_at, updated_at";
-pub const EVENT_TYPE_COLUMNS: &str =
-    "name, description, archived, deprecated, feature_flag, schemas, created_at, updated_at";
-pub const ENDPOINT_COLUMNS: &str = "id, app_id, uid, url, description, disabled, event_types, \
-    channels, metadata, throttle_rate, headers, secret, previous_secrets, failing_since, \
-    created_at, updated_at";
-pub const MESSAGE_COLUMNS: &str =
-    "id, app_id, event_id, event_type, channels, payload, payload_expires_at, created_at, headers";
-pub const DELIVERY_COLUMNS: &str =
-    "msg_id, endpoint_id, status, attempts, next_attempt_at, created_at";
-pub const ATTEMPT_COLUMNS: &str = "id, msg_id, endpoint_id, app_id, url, status, outcome, \
-    response_status_code, response, response_duration_ms, manual, created_at";
-
-pub fn list_to_json(list: &Option<Vec<String>>) -> Option<String> {
-    list.as_ref()
-        .map(|items| serde_json::to_string(items).expect("a list of strings serialises"))
-}
 
 fn json_list(text: Option<String>) -> rusqlite::Result<Option<Vec<String>>> {
     text.map(|text| {
@@ -113,12 +96,6 @@ pub fn message(row: &Row<'_>) -> rusqlite::Result<Message> {
         created_at: row.get(7)?,
         headers: header_pairs(row, 8)?,
     })
-}
-
-/// Forwarded headers are kept as a JSON array of `[name, value]` pairs, NULL when there are none.
-pub fn header_pairs_to_json(headers: &[(String, String)]) -> Option<String> {
-    (!headers.is_empty())
-        .then(|| serde_json::to_string(headers).expect("pairs of strings serialise"))
 }
 
 pub fn header_pairs(row: &Row<'_>, column: usize) -> rusqlite::Result<Vec<(String, String)>> {

@@ -2,49 +2,19 @@
 //! slow receiver, restart it on the same SQLite file, and check that every accepted message
 //! arrives at least once.
 
-use crate::process::{TOKEN, free_port, start_server, wait_healthy};
-use axum::http::HeaderMap;
-use std::collections::HashSet;
+use crate::process::{Deliveries, TOKEN, free_port, receiver, start_server, wait_healthy};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const MESSAGES: usize = 3_000;
 const PUBLISHERS: usize = 16;
 
-#[derive(Default)]
-struct Deliveries {
-    unique: HashSet<String>,
-    total: usize,
-}
-
-async fn slow_receiver(deliveries: Arc<Mutex<Deliveries>>) -> String {
-    let app = axum::Router::new().fallback(move |headers: HeaderMap| {
-        let deliveries = Arc::clone(&deliveries);
-        async move {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            let id = headers
-                .get("webhook-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
-            let mut d = deliveries.lock().unwrap();
-            d.total += 1;
-            d.unique.insert(id);
-            "ok"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_accepted_message_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("crash.db").display());
     let deliveries = Arc::new(Mutex::new(Deliveries::default()));
-    let receiver = slow_receiver(Arc::clone(&deliveries)).await;
+    let receiver = receiver(Arc::clone(&deliveries), Duration::from_millis(5)).await;
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();

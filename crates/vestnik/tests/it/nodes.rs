@@ -2,9 +2,7 @@
 //! published across three nodes while one of them is killed with SIGKILL and later restarted.
 //! Every accepted message arrives at least once; duplicates are counted and reported.
 
-use crate::process::{TOKEN, free_port, start_server, wait_healthy};
-use axum::http::HeaderMap;
-use std::collections::HashSet;
+use crate::process::{Deliveries, TOKEN, free_port, receiver, start_server, wait_healthy};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,33 +12,6 @@ const PUBLISHERS: usize = 16;
 /// Leases short enough that the killed node's tasks come back within the test, long enough that a
 /// busy node works through what it holds before its leases run out (leases are not renewed yet).
 const LEASE_SECONDS: &str = "20";
-
-#[derive(Default)]
-struct Deliveries {
-    unique: HashSet<String>,
-    total: usize,
-}
-
-async fn receiver(deliveries: Arc<Mutex<Deliveries>>) -> String {
-    let app = axum::Router::new().fallback(move |headers: HeaderMap| {
-        let deliveries = Arc::clone(&deliveries);
-        async move {
-            let id = headers
-                .get("webhook-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
-            let mut d = deliveries.lock().unwrap();
-            d.total += 1;
-            d.unique.insert(id);
-            "ok"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
-}
 
 /// A fresh database for the run, dropped at the end.
 struct Database {
@@ -93,7 +64,7 @@ async fn a_node_killed_mid_run_loses_nothing() {
     let database = Database::create();
     let url = database.url();
     let deliveries = Arc::new(Mutex::new(Deliveries::default()));
-    let hook = receiver(Arc::clone(&deliveries)).await;
+    let hook = receiver(Arc::clone(&deliveries), Duration::ZERO).await;
     let ports = [free_port(), free_port(), free_port()];
     let flags = ["--lease-seconds", LEASE_SECONDS];
     let mut nodes: Vec<_> = ports
