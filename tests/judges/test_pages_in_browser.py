@@ -7,6 +7,7 @@ import urllib.request
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -27,6 +28,17 @@ def browser(tmp_path):
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     yield driver
     driver.quit()
+
+
+def fresh(action, attempts=40):
+    """Runs `action` again when the page's live refresh replaced the element it was using (the
+    pages swap their `#live` section in place whenever something changes)."""
+    for _ in range(attempts - 1):
+        try:
+            return action()
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    return action()
 
 
 def get(url):
@@ -54,35 +66,32 @@ def test_a_decision_clicked_by_a_reviewer_shows_up_on_the_clinic_page(demo_facto
 
     browser.get(f"{demo.clinic}/")
     assert browser.title.startswith("Clinic MIS")
-    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-claim="{clinic_claim}"]')
-    assert row.get_attribute("data-status") == "in_review"
-    assert browser.find_element(By.ID, "strategy").text == "webhook"
+    row_status = lambda: browser.find_element(By.CSS_SELECTOR, f'tr[data-claim="{clinic_claim}"]').get_attribute("data-status")  # noqa: E731
+    assert fresh(row_status) == "in_review"
+    assert fresh(lambda: browser.find_element(By.ID, "strategy").text) == "webhook"
     clinic_tab = browser.current_window_handle
 
     browser.switch_to.new_window("tab")
     browser.get(f"{demo.insurer}/review")
     assert browser.title == "Insurer — manual review"
-    waiting = browser.find_element(By.CSS_SELECTOR, f'tr[data-claim="{insurer_claim}"]')
     browser.save_screenshot(str(tmp_path / "review.png"))
-    waiting.find_element(By.CSS_SELECTOR, 'button[data-decide="approved"]').click()
+    fresh(lambda: browser.find_element(By.CSS_SELECTOR, f'tr[data-claim="{insurer_claim}"] button[data-decide="approved"]').click())
     WebDriverWait(browser, 10).until(
         lambda d: not d.find_elements(By.CSS_SELECTOR, f'tr[data-claim="{insurer_claim}"]'),
         "the decided claim leaves the waiting list",
     )
 
     browser.switch_to.window(clinic_tab)
-    WebDriverWait(browser, 10).until(
-        lambda d: d.find_element(By.CSS_SELECTOR, f'tr[data-claim="{clinic_claim}"]').get_attribute("data-status")
-        == "approved",
+    WebDriverWait(browser, 10, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda d: row_status() == "approved",
         "the clinic's page shows the decision without a reload",
     )
     assert browser.execute_script("return document.body.dataset.refreshed") is not None, "updated in place"
-    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-claim="{clinic_claim}"]')
-    assert "webhook" in row.text
+    assert "webhook" in fresh(lambda: browser.find_element(By.CSS_SELECTOR, f'tr[data-claim="{clinic_claim}"]').text)
     browser.save_screenshot(str(tmp_path / "clinic.png"))
     learned = [c for c in get(f"{demo.clinic}/api/claims")["data"] if c["clinic_claim_id"] == clinic_claim][0]
     assert learned["learned_via"] == "webhook" and learned["lag_real_ms"] < 1000, learned
 
-    row.find_element(By.TAG_NAME, "a").click()
+    fresh(lambda: browser.find_element(By.CSS_SELECTOR, f'tr[data-claim="{clinic_claim}"] a').click())
     WebDriverWait(browser, 10).until(lambda d: d.title == f"Claim {clinic_claim}")
     assert "approved" in browser.find_element(By.ID, "live").text
