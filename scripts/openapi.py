@@ -215,5 +215,24 @@ ingest["description"] = ("Where senders post. No API token: the request must car
 paths["/in/{source_id}"] = {"post": ingest}
 source.setdefault("tags", []).append({"name": "Inbound", "description": "Receiving webhooks (Vestnik extension)."})
 
+check = {"type": "object", "required": ["name", "up"], "properties": {
+    "name": {"type": "string", "description": "database, relay or consumer"},
+    "up": {"type": "boolean"},
+    "latencyMs": {"type": "integer"},
+    "detail": {"type": "string", "description": "Why it is down (never a password)."}}}
+readiness = {"type": "object", "required": ["status", "role", "database"], "properties": {
+    "status": {"type": "string", "enum": ["ready", "degraded", "unavailable"],
+               "description": "degraded: the API accepts, but the broker is away so delivery waits."},
+    "role": {"type": "string", "enum": ["all", "api", "worker"]},
+    "database": check,
+    "broker": {"type": "array", "items": check,
+               "description": "Present when the node dispatches through RabbitMQ."}}}
+paths["/api/v1/health/ready"] = {"get": {
+    "operationId": "vestnik.health.ready", "summary": "Readiness", "tags": ["Health"],
+    "description": ("Vestnik extension: whether this node can do its role's work now. No token. "
+                    "503 when it cannot (database down; a worker without its broker)."),
+    "responses": {"200": {"description": "ready or degraded", **json_body(readiness)},
+                  "503": {"description": "unavailable", **json_body(readiness)}}}}
+
 json.dump(source, open("crates/vestnik-server/src/openapi.json", "w"), indent=1, sort_keys=True)
 print("wrote crates/vestnik-server/src/openapi.json")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of the project: the Rust workspace (unit, integration, crash tests; the storage
-# and API suites on both SQLite and PostgreSQL, which must be running) and the
+# Runs every test of the project: the Rust workspace (unit, integration, crash and node-failure
+# tests; the storage and API suites on both SQLite and PostgreSQL, the API suite also through
+# RabbitMQ; PostgreSQL and RabbitMQ must be running — .ci/run starts them) and the
 # independent judges in Python (the official `standardwebhooks`, `svix` and `stripe` packages,
 # `fhir.resources` for the FHIR payloads, Selenium driving Debian's headless Chromium for the
 # demo's pages), which this script installs on first use: packages into .venv, Chromium with apt.
@@ -9,9 +10,13 @@ cd "$(dirname "$0")/.."
 
 cargo build --workspace --bins
 # The storage suite runs on SQLite and PostgreSQL (VESTNIK_TEST_POSTGRES, default the local
-# server); the API suite runs on SQLite, then again on PostgreSQL.
+# server); the node tests use PostgreSQL and RabbitMQ (VESTNIK_TEST_AMQP, default the local
+# broker). The API suite runs on SQLite, then on PostgreSQL, then on PostgreSQL with dispatch
+# through RabbitMQ.
 cargo test --workspace
 VESTNIK_TEST_BACKEND=postgres cargo test -p vestnik-server --test it
+VESTNIK_TEST_BACKEND=postgres VESTNIK_TEST_QUEUE="${VESTNIK_TEST_AMQP:-amqp://guest:guest@127.0.0.1:5672/%2f}" \
+  cargo test -p vestnik-server --test it
 
 # The page tests drive Debian's Chromium through its ChromeDriver.
 install_chromium() {

@@ -6,7 +6,7 @@ use crate::handler::{HandedEvent, handler_name};
 use crate::operational::OperationalEvents;
 use crate::outbound::{AttemptReport, OutboundClient};
 use crate::request::attempt_headers;
-use crate::{DeliverySettings, now_ms};
+use crate::{DeliverySettings, Feed, now_ms};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,7 +21,8 @@ use vestnik_store::{
     Attempt, AttemptOutcome, Endpoint, EndpointTransition, LeasedTask, Store, TaskNext, UnixMs,
 };
 
-type TaskKey = (MessageId, EndpointId);
+/// A delivery task's identity: the message and the endpoint it goes to.
+pub type TaskKey = (MessageId, EndpointId);
 
 /// How often lane configurations are reloaded, so edits made elsewhere take effect.
 const CONFIG_REFRESH: Duration = Duration::from_secs(5);
@@ -43,6 +44,24 @@ pub struct DispatcherHandle {
 }
 
 impl DispatcherHandle {
+    /// A handle with no dispatcher behind it (a node that only serves the API): new tasks are
+    /// born due and [`Self::wake`] signals [`Self::wake_signal`] (the relay, if one runs).
+    pub fn detached() -> Self {
+        let (commands, _) = mpsc::unbounded_channel();
+        Self {
+            commands,
+            held: Arc::new(AtomicUsize::new(0)),
+            wake_poller: Arc::new(Notify::new()),
+            max_buffered: 0,
+            lease: Duration::ZERO,
+        }
+    }
+
+    /// What [`Self::wake`] notifies: the poller, or whatever moves due tasks on (the relay).
+    pub fn wake_signal(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake_poller)
+    }
+
     /// The lease to give tasks created now if the dispatcher has room for them in memory.
     pub fn lease_for_new_tasks(&self, now: UnixMs) -> Option<UnixMs> {
         (self.held.load(Ordering::Relaxed) < self.max_buffered)
@@ -150,6 +169,7 @@ pub struct Dispatcher {
     handle: DispatcherHandle,
     commands: mpsc::UnboundedReceiver<Command>,
     records: mpsc::UnboundedReceiver<Finished>,
+    settled: Option<mpsc::UnboundedSender<Vec<TaskKey>>>,
 }
 
 impl Dispatcher {
@@ -170,7 +190,11 @@ impl Dispatcher {
             commands: command_tx.clone(),
             held: Arc::new(AtomicUsize::new(0)),
             wake_poller: Arc::new(Notify::new()),
-            max_buffered: settings.max_buffered,
+            // Fed by a queue, the dispatcher never leases new tasks itself: the relay queues them.
+            max_buffered: match settings.feed {
+                Feed::Storage => settings.max_buffered,
+                Feed::Queue => 0,
+            },
             lease: settings.lease,
         };
         Ok(Self {
@@ -185,11 +209,20 @@ impl Dispatcher {
             handle,
             commands,
             records,
+            settled: None,
         })
     }
 
     pub fn handle(&self) -> DispatcherHandle {
         self.handle.clone()
+    }
+
+    /// Reports the keys of tasks that have left the dispatcher with their outcome stored (an
+    /// attempt recorded, or the task failed without one): what a queue consumer acknowledges.
+    pub fn settled(&mut self) -> mpsc::UnboundedReceiver<Vec<TaskKey>> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.settled = Some(sender);
+        receiver
     }
 
     /// Runs until `shutdown` fires, then lets attempts in flight finish, hands queued tasks back
@@ -200,8 +233,16 @@ impl Dispatcher {
             handle,
             commands,
             records,
+            settled,
         } = self;
-        let poller = tokio::spawn(poll(Arc::clone(&shared), handle.clone(), shutdown.clone()));
+        let poller = match shared.settings.feed {
+            Feed::Storage => Some(tokio::spawn(poll(
+                Arc::clone(&shared),
+                handle.clone(),
+                shutdown.clone(),
+            ))),
+            Feed::Queue => None,
+        };
         let recorder = tokio::spawn(record(Arc::clone(&shared), records, handle.clone()));
         let lanes = Lanes {
             shared: Arc::clone(&shared),
@@ -210,9 +251,12 @@ impl Dispatcher {
             active: VecDeque::new(),
             held: HashSet::new(),
             in_flight: 0,
+            settled,
         };
         lanes.run(commands, shutdown).await;
-        let _ = poller.await;
+        if let Some(poller) = poller {
+            let _ = poller.await;
+        }
         // The lanes loop has ended: the last `Finished` was sent, so closing our sender lets the
         // recorder drain and stop.
         drop(shared);
@@ -228,6 +272,7 @@ struct Lanes {
     active: VecDeque<EndpointId>,
     held: HashSet<TaskKey>,
     in_flight: usize,
+    settled: Option<mpsc::UnboundedSender<Vec<TaskKey>>>,
 }
 
 impl Lanes {
@@ -288,10 +333,13 @@ impl Lanes {
                 }
             }
             Command::Forget(keys) => {
-                for key in keys {
-                    self.held.remove(&key);
+                for key in &keys {
+                    self.held.remove(key);
                 }
                 self.handle.held.store(self.held.len(), Ordering::Relaxed);
+                if let Some(settled) = &self.settled {
+                    let _ = settled.send(keys);
+                }
             }
             Command::Loaded(endpoint, config) => {
                 if let Some(lane) = self.lanes.get_mut(&endpoint) {

@@ -9,7 +9,7 @@ pub mod operational;
 pub mod outbound;
 pub mod request;
 
-pub use dispatcher::{Dispatcher, DispatcherHandle};
+pub use dispatcher::{Dispatcher, DispatcherHandle, TaskKey};
 pub use handler::{HandedEvent, Handler, HandlerError, Handlers};
 pub use operational::OperationalEvents;
 pub use outbound::ClientError;
@@ -42,6 +42,19 @@ pub struct DeliverySettings {
     pub failing_after_attempts: u32,
     /// In-process destinations, by name (`vestnik-handler:<name>` endpoints).
     pub handlers: Handlers,
+    /// Where the dispatcher's tasks come from.
+    pub feed: Feed,
+}
+
+/// Where a dispatcher's tasks come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Feed {
+    /// It leases due tasks from storage itself, and dispatches tasks the API creates at once.
+    #[default]
+    Storage,
+    /// A dispatch queue's consumer hands tasks over ([`DispatcherHandle::submit`]); tasks the
+    /// API creates are born due, for the relay to queue.
+    Queue,
 }
 
 impl Default for DeliverySettings {
@@ -59,6 +72,7 @@ impl Default for DeliverySettings {
             disable_after: Duration::from_secs(5 * 24 * 3600),
             failing_after_attempts: 4,
             handlers: Handlers::default(),
+            feed: Feed::Storage,
         }
     }
 }

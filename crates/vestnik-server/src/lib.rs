@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod error;
 pub mod extract;
+pub mod health;
 pub mod idempotency;
 pub mod models;
 pub mod paging;
@@ -20,9 +21,55 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use vestnik_delivery::{DeliverySettings, Dispatcher, DispatcherHandle, OperationalEvents, now_ms};
+use vestnik_delivery::{
+    DeliverySettings, Dispatcher, DispatcherHandle, Feed, OperationalEvents, now_ms,
+};
 use vestnik_inbound::InboundSettings;
+use vestnik_queue::{BrokerStatus, QueueSettings};
 use vestnik_store::Store;
+
+/// What a node does; several nodes on one PostgreSQL database (and broker) split the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// The API, the inbound gateway and delivery.
+    #[default]
+    All,
+    /// The API and the inbound gateway; delivery is left to worker nodes.
+    Api,
+    /// Delivery only; its listener serves health, readiness and metrics.
+    Worker,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Api => "api",
+            Role::Worker => "worker",
+        }
+    }
+
+    fn serves_api(self) -> bool {
+        self != Role::Worker
+    }
+
+    fn delivers(self) -> bool {
+        self != Role::Api
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "all" => Ok(Role::All),
+            "api" => Ok(Role::Api),
+            "worker" => Ok(Role::Worker),
+            other => Err(format!("unknown role {other:?}: all, api or worker")),
+        }
+    }
+}
 
 /// Everything `vestnik serve` is configured with, parsed and validated by the binary.
 #[derive(Clone)]
@@ -37,6 +84,9 @@ pub struct ServerSettings {
     pub alerts: alerts::AlertSettings,
     /// Proxies whose `X-Forwarded-For` names an inbound request's sender (for IP allow-lists).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub role: Role,
+    /// Dispatch through a RabbitMQ queue instead of each node leasing from the database.
+    pub queue: Option<QueueSettings>,
 }
 
 impl std::fmt::Debug for ServerSettings {
@@ -49,6 +99,8 @@ impl std::fmt::Debug for ServerSettings {
             .field("inbound", &self.inbound)
             .field("alerts", &self.alerts)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("role", &self.role)
+            .field("queue", &self.queue)
             .finish()
     }
 }
@@ -63,6 +115,8 @@ impl Default for ServerSettings {
             inbound: InboundSettings::default(),
             alerts: alerts::AlertSettings::default(),
             trusted_proxies: Vec::new(),
+            role: Role::All,
+            queue: None,
         }
     }
 }
@@ -78,6 +132,7 @@ pub struct AppState {
     pub alerts: Arc<alerts::Alerts>,
     pub in_flight: idempotency::InFlight,
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    pub health: health::Health,
 }
 
 /// A running server: its address, the token it accepts, and a way to stop it.
@@ -133,10 +188,23 @@ pub async fn start(
     };
     let ops = OperationalEvents::new(Arc::clone(&store), ops_app);
     let alerts = Arc::new(alerts::Alerts::new(ops.clone(), settings.alerts.clone()));
-    let dispatcher = Dispatcher::new(Arc::clone(&store), settings.delivery.clone(), ops)?;
+    let role = settings.role;
+    let broker = settings.queue.as_ref().map(|_| BrokerStatus::default());
+    let mut delivery = settings.delivery.clone();
+    if settings.queue.is_some() {
+        delivery.feed = Feed::Queue;
+    }
+    let mut dispatcher = if role.delivers() {
+        Some(Dispatcher::new(Arc::clone(&store), delivery, ops)?)
+    } else {
+        None
+    };
+    let handle = dispatcher
+        .as_ref()
+        .map_or_else(DispatcherHandle::detached, Dispatcher::handle);
     let state = AppState {
         store: Arc::clone(&store),
-        dispatcher: dispatcher.handle(),
+        dispatcher: handle.clone(),
         token: Arc::from(token.as_str()),
         inbound: Arc::new(settings.inbound.clone()),
         handler_names: settings
@@ -148,14 +216,48 @@ pub async fn start(
         alerts,
         in_flight: idempotency::InFlight::default(),
         trusted_proxies: settings.trusted_proxies.clone().into(),
+        health: health::Health {
+            store: Arc::clone(&store),
+            role,
+            broker: broker.clone(),
+        },
     };
     let metrics = telemetry::install();
-    let router = router(state.clone(), settings.max_body_bytes, metrics);
+    let router = if role.serves_api() {
+        router(state.clone(), settings.max_body_bytes, metrics)
+    } else {
+        health::worker_router(state.health.clone(), metrics)
+    };
     let address = listener.local_addr()?;
     let serve_shutdown = shutdown.clone();
+    let mut background = Vec::new();
+    if let (Some(queue), Some(broker)) = (&settings.queue, &broker) {
+        // Every node relays: an API node queues what it accepted at once, a worker its retries.
+        background.push(tokio::spawn(vestnik_queue::relay::run(
+            Arc::clone(&store),
+            queue.clone(),
+            handle.wake_signal(),
+            broker.clone(),
+            serve_shutdown.clone(),
+        )));
+        if let Some(dispatcher) = dispatcher.as_mut() {
+            background.push(tokio::spawn(vestnik_queue::consumer::run(
+                Arc::clone(&store),
+                queue.clone(),
+                handle.clone(),
+                dispatcher.settled(),
+                broker.clone(),
+                serve_shutdown.clone(),
+            )));
+        }
+    }
+    if let Some(dispatcher) = dispatcher {
+        background.push(tokio::spawn(dispatcher.run(serve_shutdown.clone())));
+    }
+    if role.serves_api() {
+        background.push(tokio::spawn(housekeeping(state, serve_shutdown.clone())));
+    }
     let task = tokio::spawn(async move {
-        let dispatcher_task = tokio::spawn(dispatcher.run(serve_shutdown.clone()));
-        let housekeeping = tokio::spawn(housekeeping(state, serve_shutdown.clone()));
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let http = axum::serve(listener, service)
             .with_graceful_shutdown(serve_shutdown.clone().cancelled_owned());
@@ -163,8 +265,9 @@ pub async fn start(
             tracing::error!(error = %err, "the HTTP server stopped");
             serve_shutdown.cancel();
         }
-        let _ = dispatcher_task.await;
-        let _ = housekeeping.await;
+        for job in background {
+            let _ = job.await;
+        }
         tracing::info!("stopped");
     });
     Ok(RunningServer {
@@ -186,6 +289,7 @@ pub fn router(state: AppState, max_body_bytes: usize, metrics: telemetry::Metric
             "/api/v1/health/ping",
             get(|| async { StatusCode::NO_CONTENT }),
         )
+        .route("/api/v1/health/ready", get(health::ready))
         .route(
             "/metrics",
             get(move || std::future::ready(metrics.render())),

@@ -66,6 +66,22 @@ fn describe() {
         "vestnik_tasks",
         "Delivery tasks by state: due, leased, waiting (retry later), held in memory."
     );
+    metrics::describe_gauge!(
+        "vestnik_broker_connected",
+        "1 while this node's relay or consumer is connected to RabbitMQ, else 0."
+    );
+    metrics::describe_gauge!(
+        "vestnik_broker_queue_ready",
+        "Messages ready on the dispatch queue, as the relay last saw it."
+    );
+    metrics::describe_counter!(
+        "vestnik_relay_published_total",
+        "Tasks the relay published to the dispatch queue (confirmed by the broker)."
+    );
+    metrics::describe_counter!(
+        "vestnik_queue_stale_messages_total",
+        "Queue messages dropped because their task was claimed, finished or re-queued since."
+    );
 }
 
 pub fn record_depths(depths: QueueDepths, held: usize) {

@@ -147,6 +147,25 @@ pub trait Store: InboundStore + Send + Sync + 'static {
         lease_until: UnixMs,
         limit: usize,
     ) -> StoreResult<Vec<LeasedTask>>;
+    /// Leases like [`Store::lease_due`] but returns only the tasks' keys: the relay queues
+    /// keys, and the worker that takes one loads the rest with [`Store::claim`].
+    async fn lease_due_keys(
+        &self,
+        now: UnixMs,
+        lease_until: UnixMs,
+        limit: usize,
+    ) -> StoreResult<Vec<(MessageId, EndpointId)>>;
+    /// Takes over queued tasks whose relay lease is still the one the queue message names,
+    /// leasing each until `lease_until` (a later end than the relay's, so the same message
+    /// cannot take it twice). Stale copies are left out of the answer.
+    async fn claim(
+        &self,
+        tasks: Vec<QueuedTask>,
+        lease_until: UnixMs,
+    ) -> StoreResult<Vec<LeasedTask>>;
+    /// Makes queued tasks due at `due_at` again if they still hold the named relay lease (the
+    /// broker did not confirm them); a task a worker has claimed since is left alone.
+    async fn release_queued(&self, tasks: Vec<QueuedTask>, due_at: UnixMs) -> StoreResult<()>;
     /// The earliest time a task becomes due, if any waits.
     async fn next_due_at(&self) -> StoreResult<Option<UnixMs>>;
     /// Returns leased tasks to the pool without an attempt (shutdown, backpressure), due at `due_at`.
@@ -159,6 +178,8 @@ pub trait Store: InboundStore + Send + Sync + 'static {
         &self,
         outcomes: Vec<AttemptOutcome>,
     ) -> StoreResult<Vec<EndpointTransition>>;
+    /// Answers when the database does (readiness checks).
+    async fn ping(&self) -> StoreResult<()>;
     /// Counts of tasks by pipeline state, for metrics.
     async fn queue_depths(&self, now: UnixMs) -> StoreResult<QueueDepths>;
 }

@@ -186,6 +186,16 @@ pub struct LeasedTask {
     pub headers: Vec<(String, String)>,
 }
 
+/// A task a relay leased and put on the dispatch queue. Its lease's end doubles as the lease's
+/// identity: a queue message whose `lease_until` no longer matches the database is a stale copy
+/// (the task was taken, finished or leased again since), so duplicates on the queue are harmless.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QueuedTask {
+    pub msg_id: MessageId,
+    pub endpoint_id: EndpointId,
+    pub lease_until: UnixMs,
+}
+
 #[cfg(test)]
 mod tests {
     use super::EndpointSecrets;

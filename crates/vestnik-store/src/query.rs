@@ -101,6 +101,46 @@ pub enum EndpointTransition {
     },
 }
 
+/// An endpoint's health as attempts change it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointHealth {
+    pub failing_since: Option<UnixMs>,
+    pub disabled: bool,
+}
+
+impl EndpointHealth {
+    /// Applies one endpoint's attempts, oldest first: a success clears the failing streak (a
+    /// recovery if there was one); a failure starts or extends it and disables the endpoint on a
+    /// 410 or once it has failed for too long. Returns what changed, in order.
+    pub fn apply<'a>(
+        &mut self,
+        endpoint: &EndpointId,
+        outcomes: impl IntoIterator<Item = &'a AttemptOutcome>,
+    ) -> Vec<EndpointTransition> {
+        let mut transitions = Vec::new();
+        for outcome in outcomes {
+            if outcome.next == TaskNext::Delivered {
+                if self.failing_since.take().is_some() {
+                    transitions.push(EndpointTransition::Recovered {
+                        endpoint: endpoint.clone(),
+                    });
+                }
+                continue;
+            }
+            let failing_since = *self.failing_since.get_or_insert(outcome.attempt.created_at);
+            let too_long = failing_since < outcome.disable_if_failing_since_before;
+            if !self.disabled && (outcome.next == TaskNext::DisableEndpoint || too_long) {
+                self.disabled = true;
+                transitions.push(EndpointTransition::Disabled {
+                    endpoint: endpoint.clone(),
+                    failing_since,
+                });
+            }
+        }
+        transitions
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QueueDepths {
     /// Pending and due now, not leased.
@@ -109,4 +149,74 @@ pub struct QueueDepths {
     pub leased: i64,
     /// Pending with a retry time in the future.
     pub waiting: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Attempt;
+    use vestnik_core::{AppId, AttemptId, DeliveryStatus, MessageId, OutcomeCode};
+
+    fn outcome(at: UnixMs, next: TaskNext, disable_before: UnixMs) -> AttemptOutcome {
+        AttemptOutcome {
+            attempt: Attempt {
+                id: AttemptId::generate(at as u64),
+                msg_id: MessageId::generate(at as u64),
+                endpoint_id: EndpointId::generate(0),
+                app_id: AppId::generate(0),
+                url: String::new(),
+                status: DeliveryStatus::Fail,
+                outcome: OutcomeCode::Connection,
+                response_status_code: 0,
+                response: String::new(),
+                response_duration_ms: 0,
+                manual: false,
+                created_at: at,
+            },
+            next,
+            disable_if_failing_since_before: disable_before,
+        }
+    }
+
+    #[test]
+    fn failures_start_a_streak_that_a_success_ends_and_time_or_410_disables() {
+        let ep = EndpointId::generate(0);
+        let mut health = EndpointHealth {
+            failing_since: None,
+            disabled: false,
+        };
+        let streak = [
+            outcome(100, TaskNext::RetryAt(200), 0),
+            outcome(150, TaskNext::RetryAt(300), 0),
+            outcome(160, TaskNext::Delivered, 0),
+        ];
+        assert_eq!(
+            health.apply(&ep, &streak),
+            [EndpointTransition::Recovered {
+                endpoint: ep.clone()
+            }]
+        );
+        assert_eq!(health.failing_since, None);
+
+        let long = [
+            outcome(1_000, TaskNext::RetryAt(2_000), 500),
+            outcome(5_000, TaskNext::RetryAt(6_000), 4_000),
+            outcome(5_001, TaskNext::Exhausted, 4_000),
+        ];
+        assert_eq!(
+            health.apply(&ep, &long),
+            [EndpointTransition::Disabled {
+                endpoint: ep.clone(),
+                failing_since: 1_000
+            }],
+            "failing since 1,000 is before 4,000: disabled once"
+        );
+        let mut fresh = EndpointHealth {
+            failing_since: None,
+            disabled: false,
+        };
+        let gone = [outcome(10, TaskNext::DisableEndpoint, 0)];
+        assert_eq!(fresh.apply(&ep, &gone).len(), 1, "410 disables at once");
+        assert!(fresh.disabled);
+    }
 }

@@ -1,7 +1,8 @@
 //! `vestnik bench`: an end-to-end load test in one process — the real server on a fresh SQLite
-//! file, 16 (by default) concurrent clients (of the API, or senders to the inbound gateway), and
-//! a built-in receiver that measures create→delivered latency from a timestamp the publisher
-//! puts into each payload.
+//! file (or, with `--database postgres://…` and optionally `--queue amqp://…`, one API node and
+//! `--workers` worker nodes on a fresh schema and queue), 16 (by default) concurrent clients (of
+//! the API, or senders to the inbound gateway), and a built-in receiver that measures
+//! create→delivered latency from a timestamp the publisher puts into each payload.
 
 use anyhow::Context as _;
 use clap::Args;
@@ -10,7 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use vestnik_server::ServerSettings;
+use vestnik_queue::QueueSettings;
+use vestnik_server::{Role, ServerSettings};
 use vestnik_signature::Secret;
 use vestnik_store::sqlite::SqliteStore;
 
@@ -32,6 +34,134 @@ pub struct BenchArgs {
     /// Duration of scenario d, seconds.
     #[arg(long, default_value_t = 10)]
     rate_seconds: u64,
+    /// Run on PostgreSQL (`postgres://…`, a fresh schema per scenario) instead of a fresh SQLite
+    /// file: one API node and `--workers` worker nodes, all in this process.
+    #[arg(long)]
+    database: Option<String>,
+    /// With `--database postgres://…`: dispatch through RabbitMQ (`amqp://…`, a fresh queue per
+    /// scenario).
+    #[arg(long)]
+    queue: Option<String>,
+    /// Worker nodes beside the API node (with `--database postgres://…`).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+}
+
+/// The nodes a scenario runs on: one node on SQLite, or an API node and workers on PostgreSQL.
+struct Deployment {
+    api: vestnik_server::RunningServer,
+    workers: Vec<vestnik_server::RunningServer>,
+    _sqlite: Option<tempfile::TempDir>,
+    _schema: Option<vestnik_store::postgres::IsolatedSchema>,
+    queue: Option<QueueSettings>,
+}
+
+impl Deployment {
+    async fn start(args: &BenchArgs) -> anyhow::Result<Self> {
+        let mut settings = ServerSettings {
+            api_token: Some("bench".into()),
+            ..ServerSettings::default()
+        };
+        settings.delivery.allow_targets = vec!["127.0.0.0/8".parse()?];
+        let Some(database) = &args.database else {
+            anyhow::ensure!(
+                args.queue.is_none(),
+                "--queue needs --database postgres://…"
+            );
+            let dir = tempfile::tempdir()?;
+            let store = SqliteStore::open(
+                &format!("sqlite://{}", dir.path().join("bench.db").display()),
+                vestnik_delivery::now_ms(),
+            )?;
+            let api = serve(Arc::new(store), settings).await?;
+            return Ok(Self {
+                api,
+                workers: Vec::new(),
+                _sqlite: Some(dir),
+                _schema: None,
+                queue: None,
+            });
+        };
+        anyhow::ensure!(args.workers >= 1, "--workers must be at least 1");
+        let (store, schema) = vestnik_store::postgres::PgStore::connect_isolated(database, "bench")
+            .await
+            .context("cannot open the PostgreSQL database")?;
+        let queue = args.queue.as_ref().map(|url| QueueSettings {
+            queue: format!(
+                "vestnik.bench.{}.{}",
+                std::process::id(),
+                vestnik_delivery::now_ms()
+            ),
+            ..QueueSettings::new(url)
+        });
+        settings.queue = queue.clone();
+        let store: Arc<dyn vestnik_store::Store> = Arc::new(store);
+        let api = serve(
+            Arc::clone(&store),
+            ServerSettings {
+                role: Role::Api,
+                ..settings.clone()
+            },
+        )
+        .await?;
+        let mut workers = Vec::new();
+        for _ in 0..args.workers {
+            // Each node has its own connection pool, as separate processes would.
+            let store =
+                vestnik_store::postgres::PgStore::connect(database, Some(schema.name())).await?;
+            workers.push(
+                serve(
+                    Arc::new(store),
+                    ServerSettings {
+                        role: Role::Worker,
+                        ..settings.clone()
+                    },
+                )
+                .await?,
+            );
+        }
+        Ok(Self {
+            api,
+            workers,
+            _sqlite: None,
+            _schema: Some(schema),
+            queue,
+        })
+    }
+
+    async fn stop(self) {
+        self.api.stop().await;
+        for worker in self.workers {
+            worker.stop().await;
+        }
+        if let Some(queue) = &self.queue
+            && let Err(err) = vestnik_queue::delete_queue(queue).await
+        {
+            eprintln!("could not delete the bench queue {}: {err}", queue.queue);
+        }
+    }
+
+    fn describe(&self, args: &BenchArgs) -> String {
+        match (&args.database, &args.queue) {
+            (None, _) => "1 node on SQLite".into(),
+            (Some(_), None) => format!(
+                "1 API node + {} worker node(s) on PostgreSQL",
+                self.workers.len()
+            ),
+            (Some(_), Some(_)) => format!(
+                "1 API node + {} worker node(s) on PostgreSQL + RabbitMQ",
+                self.workers.len()
+            ),
+        }
+    }
+}
+
+async fn serve(
+    store: Arc<dyn vestnik_store::Store>,
+    settings: ServerSettings,
+) -> anyhow::Result<vestnik_server::RunningServer> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    Ok(vestnik_server::start(store, settings, listener, CancellationToken::new()).await?)
 }
 
 struct Receiver {
@@ -134,7 +264,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Some(rate) => rate * args.rate_seconds,
             None => args.messages,
         };
-        run_scenario(name, workload, messages, args.concurrency, rate).await?;
+        run_scenario(&args, name, workload, messages, rate).await?;
     }
     Ok(())
 }
@@ -205,27 +335,16 @@ async fn prepare(
 }
 
 async fn run_scenario(
+    args: &BenchArgs,
     name: &str,
     workload: Workload,
     messages: u64,
-    concurrency: u64,
     rate: Option<u64>,
 ) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let store = SqliteStore::open(
-        &format!("sqlite://{}", dir.path().join("bench.db").display()),
-        vestnik_delivery::now_ms(),
-    )?;
-    let mut settings = ServerSettings {
-        api_token: Some("bench".into()),
-        ..ServerSettings::default()
-    };
-    settings.delivery.allow_targets = vec!["127.0.0.0/8".parse()?];
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let shutdown = CancellationToken::new();
-    let server =
-        vestnik_server::start(Arc::new(store), settings, listener, shutdown.clone()).await?;
-    let base = format!("http://{}", server.address);
+    let concurrency = args.concurrency;
+    let deployment = Deployment::start(args).await?;
+    let topology = deployment.describe(args);
+    let base = format!("http://{}", deployment.api.address);
     let receiver = start_receiver().await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
@@ -319,12 +438,12 @@ async fn run_scenario(
     bar.finish_and_clear();
     let delivered = receiver.received.load(Ordering::Relaxed);
     let cpu = cpu_seconds() - cpu_before;
-    server.stop().await;
+    deployment.stop().await;
 
     let api = api_latency.lock().expect("histogram lock").clone();
     let e2e = receiver.latency_us.lock().expect("histogram lock").clone();
     let ms = |us: u64| us as f64 / 1000.0;
-    println!("\n{name}");
+    println!("\n{name} — {topology}");
     println!(
         "  accepted      {:>10.0} msg/s   ({messages} in {:.2} s)",
         messages as f64 / publish_time.as_secs_f64(),

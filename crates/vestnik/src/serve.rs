@@ -8,7 +8,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use vestnik_core::RetrySchedule;
 use vestnik_delivery::DeliverySettings;
-use vestnik_server::ServerSettings;
+use vestnik_queue::{QueueKind, QueueSettings};
+use vestnik_server::{Role, ServerSettings};
 use vestnik_store::sqlite::SqliteStore;
 
 #[derive(Args, Debug, Clone)]
@@ -60,9 +61,34 @@ pub struct ServeArgs {
     /// leases run out (on SQLite, at once on restart).
     #[arg(long, env = "VESTNIK_LEASE_SECONDS", default_value_t = 300)]
     pub lease_seconds: u64,
+    /// What this node does: `all` (API, inbound gateway and delivery), `api` (no delivery) or
+    /// `worker` (delivery only; serves health, readiness and metrics). `api` and `worker` need a
+    /// shared `postgres://` database.
+    #[arg(long, env = "VESTNIK_ROLE", default_value = "all")]
+    pub role: Role,
+    /// Dispatch through RabbitMQ (`amqp://user:password@host:5672/%2f`): every node relays due
+    /// tasks to a durable queue, workers consume it. Needs a `postgres://` database.
+    #[arg(long, env = "VESTNIK_QUEUE")]
+    pub queue: Option<String>,
+    /// The queue's name; nodes of one deployment share it.
+    #[arg(long, env = "VESTNIK_QUEUE_NAME", default_value = "vestnik.deliveries")]
+    pub queue_name: String,
+    /// The queue's type when Vestnik declares it: `classic`, or `quorum` on a RabbitMQ cluster.
+    #[arg(long, env = "VESTNIK_QUEUE_KIND", default_value = "classic", value_parser = ["classic", "quorum"])]
+    pub queue_kind: String,
+    /// Queue messages a worker holds unacknowledged at most (RabbitMQ prefetch).
+    #[arg(long, env = "VESTNIK_QUEUE_PREFETCH", default_value_t = 1_000)]
+    pub queue_prefetch: u16,
+    /// Ready messages the relays let the queue hold; beyond, due tasks wait in the database.
+    #[arg(long, env = "VESTNIK_QUEUE_MAX_READY", default_value_t = 20_000)]
+    pub queue_max_ready: u32,
     /// Log format.
     #[arg(long, env = "VESTNIK_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+}
+
+fn is_postgres(database: &str) -> bool {
+    database.starts_with("postgres://") || database.starts_with("postgresql://")
 }
 
 /// A whole schedule, so that clap keeps it one value (a `Vec` would read as repeated values).
@@ -75,8 +101,35 @@ fn parse_schedule(text: &str) -> Result<RetrySchedule, String> {
 }
 
 impl ServeArgs {
+    /// Refuses combinations that cannot work, before anything starts.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !is_postgres(&self.database) {
+            anyhow::ensure!(
+                self.role == Role::All,
+                "--role {} needs a database shared by several nodes (--database postgres://…)",
+                self.role.as_str()
+            );
+            anyhow::ensure!(
+                self.queue.is_none(),
+                "--queue needs a database shared by several nodes (--database postgres://…)"
+            );
+        }
+        if let Some(queue) = &self.queue {
+            anyhow::ensure!(
+                queue.starts_with("amqp://") || queue.starts_with("amqps://"),
+                "--queue must be an amqp:// URL (RabbitMQ)"
+            );
+            anyhow::ensure!(
+                self.queue_prefetch > 0,
+                "--queue-prefetch must be at least 1"
+            );
+        }
+        Ok(())
+    }
+
     pub fn settings(&self) -> ServerSettings {
         let defaults = DeliverySettings::default();
+        let lease = Duration::from_secs(self.lease_seconds.max(1));
         let schedule = self.retry_schedule.clone().unwrap_or_default();
         ServerSettings {
             delivery: DeliverySettings {
@@ -86,7 +139,7 @@ impl ServeArgs {
                 max_in_flight: self.max_in_flight.max(1),
                 endpoint_concurrency: self.endpoint_concurrency.max(1),
                 svix_headers: !self.standard_headers_only,
-                lease: Duration::from_secs(self.lease_seconds.max(1)),
+                lease,
                 ..defaults
             },
             api_token: std::env::var("VESTNIK_API_TOKEN")
@@ -95,6 +148,19 @@ impl ServeArgs {
             operational_webhook_url: self.operational_webhook_url.clone(),
             max_body_bytes: self.max_body_bytes,
             trusted_proxies: self.trusted_proxies.clone(),
+            role: self.role,
+            queue: self.queue.as_ref().map(|url| QueueSettings {
+                queue: self.queue_name.clone(),
+                kind: if self.queue_kind == "quorum" {
+                    QueueKind::Quorum
+                } else {
+                    QueueKind::Classic
+                },
+                prefetch: self.queue_prefetch,
+                max_queued: self.queue_max_ready,
+                lease,
+                ..QueueSettings::new(url)
+            }),
             ..ServerSettings::default()
         }
     }
@@ -102,20 +168,20 @@ impl ServeArgs {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logs(&args.log_format, "info");
+    args.check()?;
     let shown = redacted(&args.database);
-    let store: Arc<dyn vestnik_store::Store> =
-        if args.database.starts_with("postgres://") || args.database.starts_with("postgresql://") {
-            Arc::new(
-                vestnik_store::postgres::PgStore::connect(&args.database, None)
-                    .await
-                    .with_context(|| format!("cannot open {shown}"))?,
-            )
-        } else {
-            Arc::new(
-                SqliteStore::open(&args.database, vestnik_delivery::now_ms())
-                    .with_context(|| format!("cannot open {shown}"))?,
-            )
-        };
+    let store: Arc<dyn vestnik_store::Store> = if is_postgres(&args.database) {
+        Arc::new(
+            vestnik_store::postgres::PgStore::connect(&args.database, None)
+                .await
+                .with_context(|| format!("cannot open {shown}"))?,
+        )
+    } else {
+        Arc::new(
+            SqliteStore::open(&args.database, vestnik_delivery::now_ms())
+                .with_context(|| format!("cannot open {shown}"))?,
+        )
+    };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -128,7 +194,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             server.token
         );
     }
-    tracing::info!(address = %server.address, database = %shown, "vestnik serving");
+    let queue = args.queue.as_deref().map(vestnik_queue::redacted_url);
+    tracing::info!(
+        address = %server.address, database = %shown, queue = queue.as_deref().unwrap_or("none"),
+        role = args.role.as_str(), "vestnik serving"
+    );
     println!("vestnik serving on http://{}", server.address);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -171,10 +241,21 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
-/// Logs to stderr; `VESTNIK_LOG` overrides `default_level`.
+/// Logs to stderr; `VESTNIK_LOG` (an env-filter: `warn`, `info,vestnik_queue=debug`) overrides
+/// `default_level`.
 pub fn init_logs(format: &str, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("VESTNIK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let chosen = std::env::var("VESTNIK_LOG").unwrap_or_default();
+    let mut filter = tracing_subscriber::EnvFilter::try_new(&chosen)
+        .ok()
+        .filter(|_| !chosen.is_empty())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default_level));
+    // The AMQP client logs every broken connection as an error of its own; Vestnik reports the
+    // outage once, with what it means. `VESTNIK_LOG=…,lapin=debug` brings them back.
+    if !chosen.contains("lapin")
+        && let Ok(quiet) = "lapin=off".parse()
+    {
+        filter = filter.add_directive(quiet);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -220,5 +301,47 @@ mod tests {
         assert_eq!(redacted("sqlite://vestnik.db"), "sqlite://vestnik.db");
         let defaults = Cli::try_parse_from(["vestnik"]).unwrap().serve.settings();
         assert_eq!(defaults.delivery.schedule.max_attempts(), 8);
+        assert!(defaults.queue.is_none());
+    }
+
+    #[test]
+    fn roles_and_the_queue_need_a_shared_database() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("vestnik").chain(args.iter().copied()))
+                .map(|cli| cli.serve)
+        };
+        let worker = parse(&["--role", "worker"]).unwrap();
+        assert!(
+            worker
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("postgres://")
+        );
+        let queued = parse(&["--queue", "amqp://guest:guest@127.0.0.1:5672/%2f"]).unwrap();
+        assert!(queued.check().is_err(), "a queue on SQLite");
+        assert!(parse(&["--role", "boss"]).is_err());
+        let node = parse(&[
+            "--database",
+            "postgres://db/v",
+            "--role",
+            "worker",
+            "--queue",
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+            "--queue-kind",
+            "quorum",
+            "--lease-seconds",
+            "20",
+        ])
+        .unwrap();
+        node.check().unwrap();
+        let settings = node.settings();
+        assert_eq!(settings.role, Role::Worker);
+        let queue = settings.queue.expect("queue settings");
+        assert_eq!(queue.kind, QueueKind::Quorum);
+        assert_eq!(queue.lease, Duration::from_secs(20));
+        assert_eq!(queue.queue, "vestnik.deliveries");
+        let bad_url = parse(&["--database", "postgres://db/v", "--queue", "redis://x"]).unwrap();
+        assert!(bad_url.check().is_err());
     }
 }

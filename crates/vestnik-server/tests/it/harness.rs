@@ -1,4 +1,5 @@
-//! Test harness: `spawn_app` starts the real server on port 0 over a fresh SQLite file, and
+//! Test harness: `spawn_app` starts the real server on port 0 over a fresh SQLite file (or a
+//! fresh PostgreSQL schema, and with `VESTNIK_TEST_QUEUE` a fresh RabbitMQ queue), and
 //! `TestReceiver` is a real HTTP endpoint whose answers a test scripts.
 
 use axum::body::Bytes;
@@ -19,6 +20,49 @@ pub struct TestApp {
     pub client: reqwest::Client,
     server: Option<RunningServer>,
     _storage: Storage,
+    _queue: Option<TestQueue>,
+}
+
+/// A test's own RabbitMQ queue, deleted when the test ends.
+struct TestQueue(vestnik_queue::QueueSettings);
+
+impl Drop for TestQueue {
+    fn drop(&mut self) {
+        let settings = self.0.clone();
+        // Drop may run inside a runtime that cannot block on itself: use a thread of its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                let _ = runtime.block_on(vestnik_queue::delete_queue(&settings));
+            }
+        })
+        .join();
+    }
+}
+
+/// With `VESTNIK_TEST_QUEUE=amqp://…` (and the PostgreSQL backend), dispatch goes through a
+/// queue of the test's own.
+fn test_queue(settings: &mut ServerSettings) -> Option<TestQueue> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let url = std::env::var("VESTNIK_TEST_QUEUE").ok()?;
+    assert_eq!(
+        std::env::var("VESTNIK_TEST_BACKEND").as_deref(),
+        Ok("postgres"),
+        "VESTNIK_TEST_QUEUE needs VESTNIK_TEST_BACKEND=postgres"
+    );
+    let queue = vestnik_queue::QueueSettings {
+        queue: format!(
+            "vestnik.api-suite.{}.{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
+        lease: settings.delivery.lease,
+        ..vestnik_queue::QueueSettings::new(url)
+    };
+    settings.queue = Some(queue.clone());
+    Some(TestQueue(queue))
 }
 
 /// What keeps a test's database alive (and cleans it up).
@@ -69,7 +113,8 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(fast_settings()).await
 }
 
-pub async fn spawn_app_with(settings: ServerSettings) -> TestApp {
+pub async fn spawn_app_with(mut settings: ServerSettings) -> TestApp {
+    let queue = test_queue(&mut settings);
     let (store, storage) = open_store().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = vestnik_server::start(store, settings, listener, CancellationToken::new())
@@ -80,6 +125,7 @@ pub async fn spawn_app_with(settings: ServerSettings) -> TestApp {
         client: reqwest::Client::new(),
         server: Some(server),
         _storage: storage,
+        _queue: queue,
     }
 }
 

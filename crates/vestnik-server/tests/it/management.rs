@@ -176,8 +176,39 @@ async fn our_openapi_document_and_health_are_served() {
             "{method} {path} is documented"
         );
     }
+    assert!(doc["paths"]["/api/v1/health/ready"]["get"].is_object());
     let health = reqwest::get(format!("{}/health", app.base)).await.unwrap();
     assert_eq!(health.status(), 204);
+
+    // Readiness checks the database, and the broker's links when dispatch goes through one.
+    let queued = std::env::var("VESTNIK_TEST_QUEUE").is_ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let ready = loop {
+        let response = reqwest::get(format!("{}/health/ready", app.base))
+            .await
+            .unwrap();
+        let code = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        if body["status"] == "ready" || std::time::Instant::now() > deadline {
+            assert_eq!(code, 200, "{body}");
+            break body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["role"], "all");
+    assert_eq!(ready["database"]["up"], true);
+    if queued {
+        let parts: Vec<&str> = ready["broker"]
+            .as_array()
+            .expect("a queued node reports its broker links")
+            .iter()
+            .map(|part| part["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(parts, ["relay", "consumer"]);
+    } else {
+        assert!(ready.get("broker").is_none(), "{ready}");
+    }
     app.stop().await;
 }
 

@@ -97,6 +97,13 @@ pub struct IsolatedSchema {
     schema: String,
 }
 
+impl IsolatedSchema {
+    /// The schema's name, for more stores on it ([`PgStore::connect`]).
+    pub fn name(&self) -> &str {
+        &self.schema
+    }
+}
+
 impl Drop for IsolatedSchema {
     fn drop(&mut self) {
         let (url, schema) = (self.url.clone(), self.schema.clone());
@@ -123,6 +130,99 @@ impl Drop for IsolatedSchema {
     }
 }
 
+/// The tasks behind `rows` of `(msg_id, endpoint_id, app_id, attempts, manual)`, with their
+/// messages loaded in one query.
+async fn leased_tasks(
+    tx: &impl GenericClient,
+    rows: &[tokio_postgres::Row],
+) -> StoreResult<Vec<LeasedTask>> {
+    let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let select = tx
+        .prepare_cached("SELECT id, event_type, event_id, payload, created_at, headers FROM messages WHERE id = ANY($1)")
+        .await?;
+    let messages = tx.query(&select, &[&ids]).await?;
+    let by_id: std::collections::HashMap<String, &tokio_postgres::Row> =
+        messages.iter().map(|m| (m.get(0), m)).collect();
+    let mut tasks = Vec::with_capacity(rows.len());
+    for row in rows {
+        let msg_id: String = row.get(0);
+        let Some(m) = by_id.get(&msg_id) else {
+            continue;
+        };
+        tasks.push(LeasedTask {
+            msg_id: MessageId::from_trusted(msg_id.clone()),
+            endpoint_id: EndpointId::from_trusted(row.get(1)),
+            app_id: AppId::from_trusted(row.get(2)),
+            event_type: m.get(1),
+            event_id: m.get(2),
+            payload: bytes::Bytes::from(m.get::<_, Option<String>>(3).unwrap_or_default()),
+            attempts: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
+            manual: row.get(4),
+            msg_created_at: m.get(4),
+            headers: header_pairs(m.get(5))?,
+        });
+    }
+    Ok(tasks)
+}
+
+/// Attempts as the parallel arrays one `INSERT … SELECT * FROM unnest(…)` takes.
+#[derive(Default)]
+struct AttemptArrays<'a> {
+    ids: Vec<&'a str>,
+    msgs: Vec<&'a str>,
+    endpoints: Vec<&'a str>,
+    apps: Vec<&'a str>,
+    urls: Vec<&'a str>,
+    statuses: Vec<i32>,
+    outcomes: Vec<&'a str>,
+    codes: Vec<i32>,
+    responses: Vec<&'a str>,
+    durations: Vec<i64>,
+    manual: Vec<bool>,
+    created: Vec<i64>,
+}
+
+impl<'a> AttemptArrays<'a> {
+    fn push(&mut self, a: &'a Attempt) {
+        self.ids.push(a.id.as_str());
+        self.msgs.push(a.msg_id.as_str());
+        self.endpoints.push(a.endpoint_id.as_str());
+        self.apps.push(a.app_id.as_str());
+        self.urls.push(&a.url);
+        self.statuses.push(a.status.code() as i32);
+        self.outcomes.push(a.outcome.as_str());
+        self.codes.push(a.response_status_code);
+        self.responses.push(&a.response);
+        self.durations.push(a.response_duration_ms);
+        self.manual.push(a.manual);
+        self.created.push(a.created_at);
+    }
+}
+
+/// Queued tasks as the three parallel arrays `unnest` takes, sorted by key so that every
+/// statement locks rows in the same order (two nodes cannot deadlock on them).
+fn queued_arrays(mut tasks: Vec<QueuedTask>) -> (Vec<String>, Vec<String>, Vec<i64>) {
+    tasks.sort_by(|a, b| (&a.msg_id, &a.endpoint_id).cmp(&(&b.msg_id, &b.endpoint_id)));
+    tasks.dedup_by(|a, b| a.msg_id == b.msg_id && a.endpoint_id == b.endpoint_id);
+    let mut msgs = Vec::with_capacity(tasks.len());
+    let mut endpoints = Vec::with_capacity(tasks.len());
+    let mut tokens = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        msgs.push(task.msg_id.as_str().to_owned());
+        endpoints.push(task.endpoint_id.as_str().to_owned());
+        tokens.push(task.lease_until);
+    }
+    (msgs, endpoints, tokens)
+}
+
+/// Locks, in key order, the queued tasks that still hold the relay lease their message names.
+const STILL_QUEUED: &str = "WITH still AS (
+     SELECT d.msg_id, d.endpoint_id FROM deliveries d
+     JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS q(msg_id, endpoint_id, lease_until)
+       ON d.msg_id = q.msg_id AND d.endpoint_id = q.endpoint_id
+     WHERE d.status = 3 AND d.next_attempt_at = q.lease_until
+     ORDER BY d.msg_id, d.endpoint_id FOR UPDATE OF d)";
+
 /// Inserts a message and one delivery per recipient, inside the caller's transaction.
 async fn insert_message(
     tx: &impl GenericClient,
@@ -134,29 +234,12 @@ async fn insert_message(
         Some(until) => (DeliveryStatus::Sending, until),
         None => (DeliveryStatus::Pending, msg.created_at),
     };
-    tx.execute(
-        &format!(
-            "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ),
-        &[
-            &msg.id.as_str(),
-            &msg.app_id.as_str(),
-            &msg.event_id,
-            &msg.event_type,
-            &list_to_json(&msg.channels),
-            &msg.payload,
-            &msg.payload_expires_at,
-            &msg.created_at,
-            &header_pairs_to_json(&msg.headers),
-        ],
-    )
-    .await
-    .map_err(|err| conflict_on_unique(err, "a message with this eventId already exists"))?;
     let endpoints = match recipients {
         Recipients::Subscribers => {
-            let rows = tx
-                .query(&format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE app_id = $1 AND NOT disabled ORDER BY id"), &[&msg.app_id.as_str()])
+            let select = tx
+                .prepare_cached(&format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE app_id = $1 AND NOT disabled ORDER BY id"))
                 .await?;
+            let rows = tx.query(&select, &[&msg.app_id.as_str()]).await?;
             let mut all = all(rows, endpoint)?;
             all.retain(|ep| ep.accepts(&msg.event_type, msg.channels.as_deref()));
             all
@@ -174,15 +257,38 @@ async fn insert_message(
             vec![endpoint(&row)?]
         }
     };
+    // The message and its deliveries in one statement: atomic even outside a transaction.
+    let insert = tx
+        .prepare_cached(&format!(
+            "WITH message AS (
+                 INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9))
+             INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, next_attempt_at, manual, created_at)
+             SELECT $1, endpoint_id, $2, $10, 0, $11, FALSE, $8 FROM unnest($12::text[]) AS endpoint_id"
+        ))
+        .await?;
+    let endpoint_ids: Vec<&str> = endpoints.iter().map(|ep| ep.id.as_str()).collect();
+    tx.execute(
+        &insert,
+        &[
+            &msg.id.as_str(),
+            &msg.app_id.as_str(),
+            &msg.event_id,
+            &msg.event_type,
+            &list_to_json(&msg.channels),
+            &msg.payload,
+            &msg.payload_expires_at,
+            &msg.created_at,
+            &header_pairs_to_json(&msg.headers),
+            &(status.code() as i32),
+            &next,
+            &endpoint_ids,
+        ],
+    )
+    .await
+    .map_err(|err| conflict_on_unique(err, "a message with this eventId already exists"))?;
     let payload = bytes::Bytes::from(msg.payload.clone().unwrap_or_default());
     let mut tasks = Vec::new();
     for ep in &endpoints {
-        tx.execute(
-            "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, next_attempt_at, manual, created_at)
-             VALUES ($1, $2, $3, $4, 0, $5, FALSE, $6)",
-            &[&msg.id.as_str(), &ep.id.as_str(), &msg.app_id.as_str(), &(status.code() as i32), &next, &msg.created_at],
-        )
-        .await?;
         tasks.push(LeasedTask {
             msg_id: msg.id.clone(),
             endpoint_id: ep.id.clone(),
@@ -362,8 +468,9 @@ impl Store for PgStore {
         let sql = format!(
             "SELECT {APP_COLUMNS} FROM applications WHERE id = $1 OR uid = $1 ORDER BY id = $1 DESC LIMIT 1"
         );
+        let select = client.prepare_cached(&sql).await?;
         client
-            .query_opt(&sql, &[&key])
+            .query_opt(&select, &[&key])
             .await?
             .as_ref()
             .map(app)
@@ -582,11 +689,8 @@ impl Store for PgStore {
         recipients: Recipients,
         lease_until: Option<UnixMs>,
     ) -> StoreResult<(Message, Vec<LeasedTask>)> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let created = insert_message(&tx, msg, &recipients, lease_until).await?;
-        tx.commit().await?;
-        Ok(created)
+        let client = self.client().await?;
+        insert_message(&client, msg, &recipients, lease_until).await
     }
 
     async fn get_message(&self, app: &AppId, key: &str) -> StoreResult<Option<Message>> {
@@ -821,44 +925,95 @@ impl Store for PgStore {
                 &[&now, &limit, &lease_until],
             )
             .await?;
-        let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-        let messages = tx
-            .query("SELECT id, event_type, event_id, payload, created_at, headers FROM messages WHERE id = ANY($1)", &[&ids])
-            .await?;
-        let by_id: std::collections::HashMap<String, &tokio_postgres::Row> =
-            messages.iter().map(|m| (m.get(0), m)).collect();
-        let mut tasks = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let msg_id: String = row.get(0);
-            let Some(m) = by_id.get(&msg_id) else {
-                continue;
-            };
-            tasks.push(LeasedTask {
-                msg_id: MessageId::from_trusted(msg_id.clone()),
-                endpoint_id: EndpointId::from_trusted(row.get(1)),
-                app_id: AppId::from_trusted(row.get(2)),
-                event_type: m.get(1),
-                event_id: m.get(2),
-                payload: bytes::Bytes::from(m.get::<_, Option<String>>(3).unwrap_or_default()),
-                attempts: u32::try_from(row.get::<_, i32>(3)).unwrap_or(0),
-                manual: row.get(4),
-                msg_created_at: m.get(4),
-                headers: header_pairs(m.get(5))?,
-            });
-        }
+        let tasks = leased_tasks(&tx, &rows).await?;
         tx.commit().await?;
         Ok(tasks)
     }
 
+    async fn lease_due_keys(
+        &self,
+        now: UnixMs,
+        lease_until: UnixMs,
+        limit: usize,
+    ) -> StoreResult<Vec<(MessageId, EndpointId)>> {
+        let client = self.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let lease = client
+            .prepare_cached(
+                "WITH due AS (
+                     SELECT msg_id, endpoint_id FROM deliveries WHERE next_attempt_at <= $1
+                     ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 UPDATE deliveries d SET status = 3, next_attempt_at = $3 FROM due
+                 WHERE d.msg_id = due.msg_id AND d.endpoint_id = due.endpoint_id
+                 RETURNING d.msg_id, d.endpoint_id",
+            )
+            .await?;
+        let rows = client.query(&lease, &[&now, &limit, &lease_until]).await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (
+                    MessageId::from_trusted(row.get(0)),
+                    EndpointId::from_trusted(row.get(1)),
+                )
+            })
+            .collect())
+    }
+
+    async fn claim(
+        &self,
+        tasks: Vec<QueuedTask>,
+        lease_until: UnixMs,
+    ) -> StoreResult<Vec<LeasedTask>> {
+        let (msgs, endpoints, tokens) = queued_arrays(tasks);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // The new lease ends after the relay's, so the same message cannot claim it again.
+        let take = tx
+            .prepare_cached(&format!(
+                "{STILL_QUEUED}
+                 UPDATE deliveries d SET next_attempt_at = GREATEST($4, d.next_attempt_at + 1)
+                 FROM still WHERE d.msg_id = still.msg_id AND d.endpoint_id = still.endpoint_id
+                 RETURNING d.msg_id, d.endpoint_id, d.app_id, d.attempts, d.manual"
+            ))
+            .await?;
+        let rows = tx
+            .query(&take, &[&msgs, &endpoints, &tokens, &lease_until])
+            .await?;
+        let tasks = leased_tasks(&tx, &rows).await?;
+        tx.commit().await?;
+        Ok(tasks)
+    }
+
+    async fn release_queued(&self, tasks: Vec<QueuedTask>, due_at: UnixMs) -> StoreResult<()> {
+        let (msgs, endpoints, tokens) = queued_arrays(tasks);
+        let client = self.client().await?;
+        let release = client
+            .prepare_cached(&format!(
+                "{STILL_QUEUED}
+                 UPDATE deliveries d SET status = 1, next_attempt_at = $4
+                 FROM still WHERE d.msg_id = still.msg_id AND d.endpoint_id = still.endpoint_id"
+            ))
+            .await?;
+        client
+            .execute(&release, &[&msgs, &endpoints, &tokens, &due_at])
+            .await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.client().await?.query_one("SELECT 1", &[]).await?;
+        Ok(())
+    }
+
     async fn next_due_at(&self) -> StoreResult<Option<UnixMs>> {
         let client = self.client().await?;
-        Ok(client
-            .query_one(
+        let select = client
+            .prepare_cached(
                 "SELECT MIN(next_attempt_at) FROM deliveries WHERE next_attempt_at IS NOT NULL",
-                &[],
             )
-            .await?
-            .get(0))
+            .await?;
+        Ok(client.query_one(&select, &[]).await?.get(0))
     }
 
     async fn release(
@@ -893,60 +1048,137 @@ impl Store for PgStore {
 
     async fn record_attempts(
         &self,
-        outcomes: Vec<AttemptOutcome>,
+        mut outcomes: Vec<AttemptOutcome>,
     ) -> StoreResult<Vec<EndpointTransition>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let mut transitions = Vec::new();
+        // Endpoint by endpoint, oldest first: the order their health is folded in, and one lock
+        // order for every node (batches recorded at once wait for each other, never deadlock).
+        outcomes.sort_by(|a, b| {
+            (&a.attempt.endpoint_id, a.attempt.created_at)
+                .cmp(&(&b.attempt.endpoint_id, b.attempt.created_at))
+        });
+        let mut attempts = AttemptArrays::default();
+        let (mut msgs, mut endpoints, mut states, mut nexts) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for outcome in &outcomes {
-            let a = &outcome.attempt;
-            tx.execute(
-                &format!("INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
-                &[&a.id.as_str(), &a.msg_id.as_str(), &a.endpoint_id.as_str(), &a.app_id.as_str(), &a.url,
-                  &(a.status.code() as i32), &a.outcome.as_str(), &a.response_status_code, &a.response,
-                  &a.response_duration_ms, &a.manual, &a.created_at],
-            )
-            .await?;
+            attempts.push(&outcome.attempt);
             let (state, next) = match outcome.next {
                 TaskNext::Delivered => (DeliveryStatus::Success, None),
                 TaskNext::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
                 TaskNext::Exhausted | TaskNext::DisableEndpoint => (DeliveryStatus::Fail, None),
             };
-            tx.execute(
-                "UPDATE deliveries SET status = $3, attempts = attempts + 1, next_attempt_at = $4, manual = FALSE
-                 WHERE msg_id = $1 AND endpoint_id = $2",
-                &[&a.msg_id.as_str(), &a.endpoint_id.as_str(), &(state.code() as i32), &next],
+            msgs.push(outcome.attempt.msg_id.as_str());
+            endpoints.push(outcome.attempt.endpoint_id.as_str());
+            states.push(state.code() as i32);
+            nexts.push(next);
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let insert = tx
+            .prepare_cached(&format!(
+                "INSERT INTO attempts ({ATTEMPT_COLUMNS})
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                     $6::int4[], $7::text[], $8::int4[], $9::text[], $10::int8[], $11::bool[], $12::int8[])"
+            ))
+            .await?;
+        let a = &attempts;
+        tx.execute(
+            &insert,
+            &[
+                &a.ids,
+                &a.msgs,
+                &a.endpoints,
+                &a.apps,
+                &a.urls,
+                &a.statuses,
+                &a.outcomes,
+                &a.codes,
+                &a.responses,
+                &a.durations,
+                &a.manual,
+                &a.created,
+            ],
+        )
+        .await?;
+        let update = tx
+            .prepare_cached(
+                "UPDATE deliveries d SET status = u.status, attempts = d.attempts + 1,
+                     next_attempt_at = u.next_attempt_at, manual = FALSE
+                 FROM unnest($1::text[], $2::text[], $3::int4[], $4::int8[])
+                     AS u(msg_id, endpoint_id, status, next_attempt_at)
+                 WHERE d.msg_id = u.msg_id AND d.endpoint_id = u.endpoint_id",
             )
             .await?;
-            let endpoint = a.endpoint_id.clone();
-            if outcome.next == TaskNext::Delivered {
-                let recovered = tx
-                    .execute("UPDATE endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL", &[&endpoint.as_str()])
-                    .await?;
-                if recovered > 0 {
-                    transitions.push(EndpointTransition::Recovered { endpoint });
-                }
-                continue;
+        tx.execute(&update, &[&msgs, &endpoints, &states, &nexts])
+            .await?;
+
+        // Endpoints that only succeeded need a write only if they were failing (a recovery);
+        // the others are read under lock and their health folded in order.
+        let mut only_delivered: Vec<&str> = Vec::new();
+        let mut failed: Vec<&str> = Vec::new();
+        for group in outcomes.chunk_by(|a, b| a.attempt.endpoint_id == b.attempt.endpoint_id) {
+            let id = group[0].attempt.endpoint_id.as_str();
+            if group.iter().all(|o| o.next == TaskNext::Delivered) {
+                only_delivered.push(id);
+            } else {
+                failed.push(id);
             }
-            let row = tx
-                .query_opt(
-                    "UPDATE endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1 RETURNING failing_since, disabled",
-                    &[&endpoint.as_str(), &a.created_at],
+        }
+        let mut transitions = Vec::new();
+        if !only_delivered.is_empty() {
+            let recover = tx
+                .prepare_cached(
+                    "UPDATE endpoints SET failing_since = NULL
+                     WHERE id = ANY($1) AND failing_since IS NOT NULL RETURNING id",
                 )
                 .await?;
-            let Some(row) = row else { continue };
-            let (failing_since, already_disabled): (UnixMs, bool) = (row.get(0), row.get(1));
-            let too_long = failing_since < outcome.disable_if_failing_since_before;
-            if !already_disabled && (outcome.next == TaskNext::DisableEndpoint || too_long) {
-                let disabled = tx
-                    .execute("UPDATE endpoints SET disabled = TRUE, updated_at = $2 WHERE id = $1 AND NOT disabled", &[&endpoint.as_str(), &a.created_at])
+            for row in tx.query(&recover, &[&only_delivered]).await? {
+                transitions.push(EndpointTransition::Recovered {
+                    endpoint: EndpointId::from_trusted(row.get(0)),
+                });
+            }
+        }
+        if !failed.is_empty() {
+            let rows = tx
+                .query(
+                    "SELECT id, failing_since, disabled FROM endpoints WHERE id = ANY($1)
+                     ORDER BY id FOR UPDATE",
+                    &[&failed],
+                )
+                .await?;
+            for row in rows {
+                let endpoint = EndpointId::from_trusted(row.get(0));
+                let before = EndpointHealth {
+                    failing_since: row.get(1),
+                    disabled: row.get(2),
+                };
+                let mut after = before;
+                let changes = after.apply(
+                    &endpoint,
+                    outcomes
+                        .iter()
+                        .filter(|o| o.attempt.endpoint_id == endpoint),
+                );
+                if after != before {
+                    let at = outcomes
+                        .iter()
+                        .filter(|o| o.attempt.endpoint_id == endpoint)
+                        .map(|o| o.attempt.created_at)
+                        .max()
+                        .unwrap_or_default();
+                    tx.execute(
+                        "UPDATE endpoints SET failing_since = $2, disabled = $3,
+                             updated_at = CASE WHEN $3 AND NOT disabled THEN $4 ELSE updated_at END
+                         WHERE id = $1",
+                        &[
+                            &endpoint.as_str(),
+                            &after.failing_since,
+                            &after.disabled,
+                            &at,
+                        ],
+                    )
                     .await?;
-                if disabled > 0 {
-                    transitions.push(EndpointTransition::Disabled {
-                        endpoint,
-                        failing_since,
-                    });
                 }
+                transitions.extend(changes);
             }
         }
         tx.commit().await?;

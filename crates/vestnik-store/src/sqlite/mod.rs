@@ -109,6 +109,27 @@ impl SqliteStore {
     }
 }
 
+/// Selects what [`leased_task`] reads: a delivery joined with its message.
+const LEASED_TASK_SELECT: &str =
+    "SELECT d.msg_id, d.endpoint_id, d.app_id, m.event_type, m.event_id, m.payload,
+        d.attempts, d.manual, m.created_at, m.headers
+     FROM deliveries d JOIN messages m ON m.id = d.msg_id";
+
+fn leased_task(row: &rusqlite::Row<'_>) -> rusqlite::Result<LeasedTask> {
+    Ok(LeasedTask {
+        msg_id: MessageId::from_trusted(row.get(0)?),
+        endpoint_id: EndpointId::from_trusted(row.get(1)?),
+        app_id: AppId::from_trusted(row.get(2)?),
+        event_type: row.get(3)?,
+        event_id: row.get(4)?,
+        payload: bytes::Bytes::from(row.get::<_, Option<String>>(5)?.unwrap_or_default()),
+        attempts: row.get(6)?,
+        manual: row.get(7)?,
+        msg_created_at: row.get(8)?,
+        headers: header_pairs(row, 9)?,
+    })
+}
+
 fn lock_file(db_path: &Path) -> StoreResult<std::fs::File> {
     let mut lock_path = db_path.as_os_str().to_owned();
     lock_path.push(".lock");
@@ -872,26 +893,10 @@ impl Store for SqliteStore {
         self.writer
             .write(move |conn| {
                 let tasks = {
-                    let mut select = conn.prepare_cached(
-                        "SELECT d.msg_id, d.endpoint_id, d.app_id, m.event_type, m.event_id, m.payload,
-                                d.attempts, d.manual, m.created_at, m.headers
-                         FROM deliveries d JOIN messages m ON m.id = d.msg_id
-                         WHERE d.next_attempt_at <= ?1 ORDER BY d.next_attempt_at LIMIT ?2",
-                    )?;
-                    let rows = select.query_map(params![now, limit], |row| {
-                        Ok(LeasedTask {
-                            msg_id: MessageId::from_trusted(row.get(0)?),
-                            endpoint_id: EndpointId::from_trusted(row.get(1)?),
-                            app_id: AppId::from_trusted(row.get(2)?),
-                            event_type: row.get(3)?,
-                            event_id: row.get(4)?,
-                            payload: bytes::Bytes::from(row.get::<_, Option<String>>(5)?.unwrap_or_default()),
-                            attempts: row.get(6)?,
-                            manual: row.get(7)?,
-                            msg_created_at: row.get(8)?,
-                            headers: header_pairs(row, 9)?,
-                        })
-                    })?;
+                    let mut select = conn.prepare_cached(&format!(
+                        "{LEASED_TASK_SELECT} WHERE d.next_attempt_at <= ?1 ORDER BY d.next_attempt_at LIMIT ?2"
+                    ))?;
+                    let rows = select.query_map(params![now, limit], leased_task)?;
                     rows.collect::<Result<Vec<_>, _>>()?
                 };
                 let mut lease = conn.prepare_cached(
@@ -902,6 +907,91 @@ impl Store for SqliteStore {
                 }
                 Ok(tasks)
             })
+            .await
+    }
+
+    async fn lease_due_keys(
+        &self,
+        now: UnixMs,
+        lease_until: UnixMs,
+        limit: usize,
+    ) -> StoreResult<Vec<(MessageId, EndpointId)>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.writer
+            .write(move |conn| {
+                let keys = {
+                    let mut select = conn.prepare_cached(
+                        "SELECT msg_id, endpoint_id FROM deliveries
+                         WHERE next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2",
+                    )?;
+                    let rows = select.query_map(params![now, limit], |row| {
+                        Ok((
+                            MessageId::from_trusted(row.get(0)?),
+                            EndpointId::from_trusted(row.get(1)?),
+                        ))
+                    })?;
+                    rows.collect::<Result<Vec<_>, _>>()?
+                };
+                let mut lease = conn.prepare_cached(
+                    "UPDATE deliveries SET status = 3, next_attempt_at = ?3 WHERE msg_id = ?1 AND endpoint_id = ?2",
+                )?;
+                for (msg, endpoint) in &keys {
+                    lease.execute(params![msg.as_str(), endpoint.as_str(), lease_until])?;
+                }
+                Ok(keys)
+            })
+            .await
+    }
+
+    async fn claim(
+        &self,
+        tasks: Vec<QueuedTask>,
+        lease_until: UnixMs,
+    ) -> StoreResult<Vec<LeasedTask>> {
+        self.writer
+            .write(move |conn| {
+                // The new lease ends after the relay's, so the same message cannot claim it again.
+                let mut take = conn.prepare_cached(
+                    "UPDATE deliveries SET next_attempt_at = MAX(?4, next_attempt_at + 1)
+                     WHERE msg_id = ?1 AND endpoint_id = ?2 AND status = 3 AND next_attempt_at = ?3",
+                )?;
+                let mut select = conn.prepare_cached(&format!(
+                    "{LEASED_TASK_SELECT} WHERE d.msg_id = ?1 AND d.endpoint_id = ?2"
+                ))?;
+                let mut claimed = Vec::new();
+                for task in &tasks {
+                    let (msg, endpoint) = (task.msg_id.as_str(), task.endpoint_id.as_str());
+                    if take.execute(params![msg, endpoint, task.lease_until, lease_until])? == 1 {
+                        claimed.push(select.query_row(params![msg, endpoint], leased_task)?);
+                    }
+                }
+                Ok(claimed)
+            })
+            .await
+    }
+
+    async fn release_queued(&self, tasks: Vec<QueuedTask>, due_at: UnixMs) -> StoreResult<()> {
+        self.writer
+            .write(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "UPDATE deliveries SET status = 1, next_attempt_at = ?4
+                     WHERE msg_id = ?1 AND endpoint_id = ?2 AND status = 3 AND next_attempt_at = ?3",
+                )?;
+                for task in &tasks {
+                    stmt.execute(params![
+                        task.msg_id.as_str(),
+                        task.endpoint_id.as_str(),
+                        task.lease_until,
+                        due_at
+                    ])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
     }
 

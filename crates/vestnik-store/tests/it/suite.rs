@@ -716,3 +716,153 @@ pub async fn inbound_requests_deduplicate_and_the_rejected_log_is_capped(store: 
         None
     );
 }
+
+pub async fn queued_tasks_are_claimed_once_and_stale_copies_are_refused(store: Arc<dyn Store>) {
+    store.ping().await.unwrap();
+    let app = store.create_app(app("insurer")).await.unwrap();
+    for _ in 0..2 {
+        store
+            .create_endpoint(endpoint(&app.id, None, None))
+            .await
+            .unwrap();
+    }
+    for _ in 0..50 {
+        store
+            .create_message(
+                message(&app.id, "x", None, None),
+                Recipients::Subscribers,
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let relay_lease = NOW + 60_000;
+    let keys = store
+        .lease_due_keys(NOW + 1, relay_lease, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 100);
+    assert!(
+        store
+            .lease_due_keys(NOW + 1, relay_lease, 1_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "queued tasks are held by the relay's lease"
+    );
+    let queued: Vec<QueuedTask> = keys
+        .iter()
+        .map(|(msg_id, endpoint_id)| QueuedTask {
+            msg_id: msg_id.clone(),
+            endpoint_id: endpoint_id.clone(),
+            lease_until: relay_lease,
+        })
+        .collect();
+
+    // The queue may carry every message several times; eight workers claim copies at once.
+    let copies: Vec<QueuedTask> = (0..4)
+        .flat_map(|round| {
+            let mut copy = queued.clone();
+            copy.rotate_left(round * 17);
+            copy
+        })
+        .collect();
+    let workers: Vec<_> = copies
+        .chunks(copies.len() / 8)
+        .map(|chunk| {
+            let (store, chunk) = (Arc::clone(&store), chunk.to_vec());
+            tokio::spawn(async move {
+                let mut held = Vec::new();
+                for batch in chunk.chunks(13) {
+                    held.extend(store.claim(batch.to_vec(), NOW + 120_000).await.unwrap());
+                }
+                held
+            })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for worker in workers {
+        for task in worker.await.unwrap() {
+            assert_eq!(&task.payload[..], br#"{"n":1}"#);
+            assert_eq!(task.attempts, 0);
+            let key = (task.msg_id, task.endpoint_id);
+            assert!(seen.insert(key.clone()), "{key:?} was claimed twice");
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        100,
+        "every queued task was claimed exactly once"
+    );
+
+    // A late copy, or the relay giving up on its lease, cannot touch a claimed task.
+    assert!(
+        store
+            .claim(queued.clone(), NOW + 130_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.release_queued(queued.clone(), NOW + 2).await.unwrap();
+    assert!(
+        store
+            .lease_due(NOW + 60_001, NOW + 200_000, 1_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the workers' leases hold after the relay's would have ended"
+    );
+    assert_eq!(
+        store
+            .lease_due(NOW + 120_001, NOW + 200_000, 1_000)
+            .await
+            .unwrap()
+            .len(),
+        100,
+        "a worker that died leaves its tasks due when its lease ends"
+    );
+
+    // Unconfirmed by the broker: released while still queued, due again, re-leased with a new
+    // token that the old message no longer matches.
+    store
+        .create_message(
+            message(&app.id, "x", None, None),
+            Recipients::Subscribers,
+            None,
+        )
+        .await
+        .unwrap();
+    let unconfirmed: Vec<QueuedTask> = store
+        .lease_due_keys(NOW + 1, relay_lease, 1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(msg_id, endpoint_id)| QueuedTask {
+            msg_id,
+            endpoint_id,
+            lease_until: relay_lease,
+        })
+        .collect();
+    assert_eq!(unconfirmed.len(), 2);
+    store
+        .release_queued(unconfirmed.clone(), NOW + 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .lease_due_keys(NOW + 5, NOW + 70_000, 1_000)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "released tasks are due again"
+    );
+    assert!(
+        store
+            .claim(unconfirmed, NOW + 120_000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the old message names a lease that is gone"
+    );
+}
