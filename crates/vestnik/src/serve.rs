@@ -116,7 +116,11 @@ impl ServeArgs {
         }
         if let Some(queue) = &self.queue {
             anyhow::ensure!(
-                queue.starts_with("amqp://") || queue.starts_with("amqps://"),
+                !queue.starts_with("amqps://"),
+                "--queue amqps:// (TLS) is not built in; reach RabbitMQ over a private network or a TLS tunnel with amqp://"
+            );
+            anyhow::ensure!(
+                queue.starts_with("amqp://"),
                 "--queue must be an amqp:// URL (RabbitMQ)"
             );
             anyhow::ensure!(
@@ -343,5 +347,7 @@ mod tests {
         assert_eq!(queue.queue, "vestnik.deliveries");
         let bad_url = parse(&["--database", "postgres://db/v", "--queue", "redis://x"]).unwrap();
         assert!(bad_url.check().is_err());
+        let tls = parse(&["--database", "postgres://db/v", "--queue", "amqps://h/"]).unwrap();
+        assert!(tls.check().unwrap_err().to_string().contains("TLS"));
     }
 }
