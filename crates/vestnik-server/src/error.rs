@@ -31,6 +31,9 @@ pub enum ApiError {
         code: &'static str,
         detail: String,
     },
+    /// The database is unreachable: nothing was stored, and a retry may succeed.
+    #[error("storage unavailable")]
+    Unavailable(#[source] StoreError),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -60,6 +63,7 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Conflict(detail) => Self::Conflict(detail),
+            other if other.is_unavailable() => Self::Unavailable(other),
             other => Self::Internal(Box::new(other)),
         }
     }
@@ -106,6 +110,19 @@ impl IntoResponse for ApiError {
                 "not_implemented",
                 (*detail).to_owned(),
             ),
+            Self::Unavailable(source) => {
+                tracing::warn!(error = %source, "request refused: storage unavailable");
+                let body = json!({
+                    "code": "storage_unavailable",
+                    "detail": "the database is unavailable; nothing was stored — retry shortly",
+                });
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(axum::http::header::RETRY_AFTER, "2")],
+                    Json(body),
+                )
+                    .into_response();
+            }
             Self::Internal(source) => {
                 tracing::error!(error = %source, cause = ?source.source(), "request failed");
                 (
@@ -120,3 +137,20 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_503_with_retry_after_and_other_failures_500() {
+        let down = ApiError::from(StoreError::Pool(
+            "timed out waiting for a connection".into(),
+        ))
+        .into_response();
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(down.headers()[axum::http::header::RETRY_AFTER], "2");
+        let corrupt = ApiError::from(StoreError::Corrupt("bad row".into())).into_response();
+        assert_eq!(corrupt.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

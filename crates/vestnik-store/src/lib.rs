@@ -42,6 +42,29 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl StoreError {
+    /// The database cannot be reached or is refusing work for now (down, restarting, out of
+    /// connections): nothing was written, and the same request may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Pool(_) | StoreError::WriterGone => true,
+            StoreError::Postgres(err) => match err.as_db_error() {
+                // SQLSTATE classes 08 (connection), 53 (insufficient resources), 57P (shutdown).
+                Some(db) => {
+                    let code = db.code().code();
+                    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+                }
+                None => {
+                    err.is_closed()
+                        || std::error::Error::source(err)
+                            .is_some_and(|source| source.is::<std::io::Error>())
+                }
+            },
+            _ => false,
+        }
+    }
+}
+
 /// The server's message and SQLSTATE for a database error (never the row values PostgreSQL puts
 /// in an error's detail), else the driver's own description.
 fn postgres_cause(err: &tokio_postgres::Error) -> String {

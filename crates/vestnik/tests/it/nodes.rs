@@ -1,7 +1,8 @@
 //! Several `vestnik serve` nodes on one PostgreSQL database (and RabbitMQ), as real processes:
 //! 20,000 messages published across three nodes while one of them is killed with SIGKILL and
 //! later restarted, or while the broker is stopped and started again. Every accepted message
-//! arrives at least once; duplicates are counted and reported.
+//! arrives at least once; duplicates are counted and reported. And a node whose database refuses
+//! connections answers 503 and heals by itself.
 
 use crate::process::{Deliveries, TOKEN, free_port, receiver, start_server, wait_healthy};
 use std::process::Child;
@@ -426,4 +427,64 @@ async fn a_broker_outage_delays_delivery_but_loses_nothing() {
         "the API accepted nothing while the broker was down"
     );
     assert_eq!(missing, 0, "{missing} accepted messages never arrived");
+}
+
+/// The database refuses every connection for a while under a running node: the API answers 503
+/// `storage_unavailable` (nothing stored, retry), readiness says unavailable, and both recover
+/// on their own when the database is back; a message accepted afterwards is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_503_and_heals_by_itself() {
+    let database = Database::create("dbdown");
+    let deliveries = Arc::new(Mutex::new(Deliveries::default()));
+    let hook = receiver(Arc::clone(&deliveries), Duration::ZERO).await;
+    let nodes = Nodes::start(&database.url(), vec![Vec::new()]);
+    let client = reqwest::Client::new();
+    let base = nodes.base(0);
+    wait_healthy(&client, &base).await;
+    configure(&client, &base, &hook).await;
+    let send = || {
+        client
+            .post(format!("{base}/api/v1/app/n/msg"))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"eventType": "x", "payload": {}}))
+            .send()
+    };
+
+    let name = &database.name;
+    assert!(psql(
+        &database.admin,
+        &format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        )
+    ));
+    let refused = send().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "2");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "storage_unavailable", "{body}");
+    let (code, ready) = readiness(&client, &base).await;
+    assert_eq!(
+        (code, &ready["status"]),
+        (503, &serde_json::json!("unavailable")),
+        "{ready}"
+    );
+    assert_eq!(ready["database"]["up"], false);
+
+    assert!(psql(
+        &database.admin,
+        &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+    ));
+    wait_readiness(&client, &base, 200, "ready").await;
+    let accepted = send().await.unwrap();
+    assert_eq!(accepted.status(), 202);
+    let id = accepted.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        missing_after(&deliveries, &[id], Duration::from_secs(30)).await,
+        0,
+        "the message accepted after the outage was delivered"
+    );
 }
