@@ -46,6 +46,18 @@ pub struct DeliverySettings {
     pub feed: Feed,
 }
 
+impl DeliverySettings {
+    /// Settings for a node that shares its database with other nodes: it holds only what it can
+    /// start soon (a few times its in-flight cap), so the backlog is shared among the nodes and
+    /// no task waits in one node's memory until its lease runs out.
+    pub fn shared(self) -> Self {
+        Self {
+            max_buffered: (self.max_in_flight * 4).max(1_000),
+            ..self
+        }
+    }
+}
+
 /// Where a dispatcher's tasks come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Feed {

@@ -83,6 +83,7 @@ impl Deployment {
             });
         };
         anyhow::ensure!(args.workers >= 1, "--workers must be at least 1");
+        settings.delivery = settings.delivery.shared();
         let (store, schema) = vestnik_store::postgres::PgStore::connect_isolated(database, "bench")
             .await
             .context("cannot open the PostgreSQL database")?;

@@ -134,17 +134,21 @@ impl ServeArgs {
     pub fn settings(&self) -> ServerSettings {
         let defaults = DeliverySettings::default();
         let lease = Duration::from_secs(self.lease_seconds.max(1));
+        let shared = is_postgres(&self.database);
         let schedule = self.retry_schedule.clone().unwrap_or_default();
         ServerSettings {
-            delivery: DeliverySettings {
-                schedule,
-                timeout: Duration::from_secs(self.timeout_seconds.max(1)),
-                allow_targets: self.allow_targets.clone(),
-                max_in_flight: self.max_in_flight.max(1),
-                endpoint_concurrency: self.endpoint_concurrency.max(1),
-                svix_headers: !self.standard_headers_only,
-                lease,
-                ..defaults
+            delivery: {
+                let delivery = DeliverySettings {
+                    schedule,
+                    timeout: Duration::from_secs(self.timeout_seconds.max(1)),
+                    allow_targets: self.allow_targets.clone(),
+                    max_in_flight: self.max_in_flight.max(1),
+                    endpoint_concurrency: self.endpoint_concurrency.max(1),
+                    svix_headers: !self.standard_headers_only,
+                    lease,
+                    ..defaults
+                };
+                if shared { delivery.shared() } else { delivery }
             },
             api_token: std::env::var("VESTNIK_API_TOKEN")
                 .ok()
@@ -345,6 +349,10 @@ mod tests {
         assert_eq!(queue.kind, QueueKind::Quorum);
         assert_eq!(queue.lease, Duration::from_secs(20));
         assert_eq!(queue.queue, "vestnik.deliveries");
+        assert_eq!(
+            settings.delivery.max_buffered, 2_048,
+            "a node on a shared database holds a few times its in-flight cap"
+        );
         let bad_url = parse(&["--database", "postgres://db/v", "--queue", "redis://x"]).unwrap();
         assert!(bad_url.check().is_err());
         let tls = parse(&["--database", "postgres://db/v", "--queue", "amqps://h/"]).unwrap();
