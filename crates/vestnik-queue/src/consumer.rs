@@ -97,6 +97,20 @@ async fn subscribe(
     Ok((connection, channel, consumer))
 }
 
+/// Acknowledges messages together: their frames go out in one write instead of one each.
+async fn ack_all(ackers: impl IntoIterator<Item = Acker>) -> Result<(), QueueError> {
+    let acks: Vec<Acker> = ackers.into_iter().collect();
+    for acked in futures_util::future::join_all(
+        acks.iter()
+            .map(|acker| acker.ack(BasicAckOptions::default())),
+    )
+    .await
+    {
+        acked?;
+    }
+    Ok(())
+}
+
 /// One connection's worth of consuming.
 struct Session<'a> {
     store: &'a dyn Store,
@@ -180,20 +194,17 @@ impl Session<'_> {
         if stale > 0 {
             metrics::counter!("vestnik_queue_stale_messages_total").increment(stale as u64);
         }
-        for acker in ackers.into_values().flatten() {
-            acker.ack(BasicAckOptions::default()).await?;
-        }
         self.dispatcher.submit(claimed);
-        Ok(())
+        ack_all(ackers.into_values().flatten()).await
     }
 
     async fn acknowledge(&mut self, keys: Vec<TaskKey>) -> Result<(), QueueError> {
-        for key in keys {
-            for acker in self.unacked.remove(&key).into_iter().flatten() {
-                acker.ack(BasicAckOptions::default()).await?;
-            }
-        }
-        Ok(())
+        let settled: Vec<Acker> = keys
+            .iter()
+            .filter_map(|key| self.unacked.remove(key))
+            .flatten()
+            .collect();
+        ack_all(settled).await
     }
 
     /// Stops taking messages, then acknowledges what settles until the dispatcher has stopped;

@@ -153,24 +153,25 @@ async fn publish(
     settings: &QueueSettings,
     tasks: &[QueuedTask],
 ) -> Result<(), QueueError> {
-    let mut confirms = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        let confirm = channel
-            .basic_publish(
-                "".into(),
-                settings.queue.as_str().into(),
-                BasicPublishOptions::default(),
-                &message::encode(task),
-                BasicProperties::default()
-                    .with_delivery_mode(PERSISTENT)
-                    .with_content_type("application/json".into()),
-            )
-            .await?;
-        confirms.push(confirm);
-    }
+    // All frames are handed to the connection at once (one by one, each publish would wait for
+    // its own write), then all confirms are awaited.
+    let bodies: Vec<Vec<u8>> = tasks.iter().map(message::encode).collect();
+    let published = futures_util::future::join_all(bodies.iter().map(|body| {
+        channel.basic_publish(
+            "".into(),
+            settings.queue.as_str().into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default()
+                .with_delivery_mode(PERSISTENT)
+                .with_content_type("application/json".into()),
+        )
+    }))
+    .await;
+    let confirms = published.into_iter().collect::<Result<Vec<_>, _>>()?;
     let confirmed = async {
-        for confirm in confirms {
-            if !confirm.await?.is_ack() {
+        for confirmation in futures_util::future::join_all(confirms).await {
+            if !confirmation?.is_ack() {
                 return Err(QueueError::Refused);
             }
         }
