@@ -37,11 +37,7 @@ pub async fn run(
     loop {
         let outcome = match subscribe(&settings).await {
             Ok((connection, channel, consumer)) => {
-                if failures > 0 {
-                    tracing::info!("consumer reconnected to the broker");
-                }
-                failures = 0;
-                status.set(Part::Consumer, Link::Up);
+                status.connected(Part::Consumer, &mut failures);
                 let mut session = Session {
                     store: &*store,
                     settings: &settings,
@@ -56,15 +52,9 @@ pub async fn run(
             }
             Err(err) => Err(err),
         };
-        match outcome {
-            Ok(()) => return,
-            Err(err) => {
-                if failures == 0 {
-                    tracing::warn!(error = %err, "consumer lost the broker; tasks in flight finish, unacknowledged messages return to the queue");
-                }
-                status.set(Part::Consumer, Link::Down(err.to_string()));
-                failures += 1;
-            }
+        let means = "tasks in flight finish, unacknowledged messages return to the queue";
+        if status.ended(Part::Consumer, outcome, &mut failures, means) {
+            return;
         }
         // While away, settled reports name messages of a closed channel: nothing to acknowledge.
         let wait = tokio::time::sleep(backoff(failures));

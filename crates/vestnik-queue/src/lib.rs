@@ -135,7 +135,43 @@ enum Part {
     Consumer,
 }
 
+impl Part {
+    fn name(self) -> &'static str {
+        match self {
+            Part::Relay => "relay",
+            Part::Consumer => "consumer",
+        }
+    }
+}
+
 impl BrokerStatus {
+    /// A part has (re)connected: says so after an outage, and marks it up.
+    fn connected(&self, part: Part, failures: &mut u32) {
+        if *failures > 0 {
+            tracing::info!(part = part.name(), "reconnected to the broker");
+        }
+        *failures = 0;
+        self.set(part, Link::Up);
+    }
+
+    /// A part's session with the broker has ended: `true` if for good (shutdown). Otherwise it
+    /// is marked down with the cause, which is logged once per outage as what it `means`.
+    fn ended(
+        &self,
+        part: Part,
+        outcome: Result<(), QueueError>,
+        failures: &mut u32,
+        means: &str,
+    ) -> bool {
+        let Err(err) = outcome else { return true };
+        if *failures == 0 {
+            tracing::warn!(part = part.name(), error = %err, "lost the broker; {means}");
+        }
+        self.set(part, Link::Down(err.to_string()));
+        *failures += 1;
+        false
+    }
+
     fn set(&self, part: Part, link: Link) {
         let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let up = matches!(link, Link::Up);
@@ -143,11 +179,11 @@ impl BrokerStatus {
             Part::Relay => state.relay = link,
             Part::Consumer => state.consumer = link,
         }
-        let name = match part {
-            Part::Relay => "relay",
-            Part::Consumer => "consumer",
-        };
-        metrics::gauge!("vestnik_broker_connected", "part" => name).set(if up { 1.0 } else { 0.0 });
+        metrics::gauge!("vestnik_broker_connected", "part" => part.name()).set(if up {
+            1.0
+        } else {
+            0.0
+        });
     }
 
     /// The parts this node runs and whether each is connected.

@@ -40,26 +40,16 @@ pub async fn run(
     loop {
         let outcome = match open_confirming(&settings).await {
             Ok((connection, channel)) => {
-                if failures > 0 {
-                    tracing::info!("relay reconnected to the broker");
-                }
-                failures = 0;
-                status.set(Part::Relay, Link::Up);
+                status.connected(Part::Relay, &mut failures);
                 let outcome = relay(&*store, &settings, &channel, &wake, &shutdown).await;
                 let _ = connection.close(200, "bye".into()).await;
                 outcome
             }
             Err(err) => Err(err),
         };
-        match outcome {
-            Ok(()) => return,
-            Err(err) => {
-                if failures == 0 {
-                    tracing::warn!(error = %err, "relay lost the broker; due tasks wait in the database");
-                }
-                status.set(Part::Relay, Link::Down(err.to_string()));
-                failures += 1;
-            }
+        let means = "due tasks wait in the database";
+        if status.ended(Part::Relay, outcome, &mut failures, means) {
+            return;
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

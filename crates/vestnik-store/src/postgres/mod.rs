@@ -215,6 +215,15 @@ fn queued_arrays(mut tasks: Vec<QueuedTask>) -> (Vec<String>, Vec<String>, Vec<i
     (msgs, endpoints, tokens)
 }
 
+/// Leases up to `$2` tasks due by `$1` until `$3`, returning what [`leased_tasks`] reads. SKIP
+/// LOCKED: tasks another node is leasing right now are passed over, not waited for.
+const LEASE_DUE: &str = "WITH due AS (
+     SELECT msg_id, endpoint_id FROM deliveries WHERE next_attempt_at <= $1
+     ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+ UPDATE deliveries d SET status = 3, next_attempt_at = $3 FROM due
+ WHERE d.msg_id = due.msg_id AND d.endpoint_id = due.endpoint_id
+ RETURNING d.msg_id, d.endpoint_id, d.app_id, d.attempts, d.manual";
+
 /// Locks, in key order, the queued tasks that still hold the relay lease their message names.
 const STILL_QUEUED: &str = "WITH still AS (
      SELECT d.msg_id, d.endpoint_id FROM deliveries d
@@ -913,18 +922,8 @@ impl Store for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        // SKIP LOCKED: tasks another node is leasing right now are passed over, not waited for.
-        let rows = tx
-            .query(
-                "WITH due AS (
-                     SELECT msg_id, endpoint_id FROM deliveries WHERE next_attempt_at <= $1
-                     ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-                 UPDATE deliveries d SET status = 3, next_attempt_at = $3 FROM due
-                 WHERE d.msg_id = due.msg_id AND d.endpoint_id = due.endpoint_id
-                 RETURNING d.msg_id, d.endpoint_id, d.app_id, d.attempts, d.manual",
-                &[&now, &limit, &lease_until],
-            )
-            .await?;
+        let lease = tx.prepare_cached(LEASE_DUE).await?;
+        let rows = tx.query(&lease, &[&now, &limit, &lease_until]).await?;
         let tasks = leased_tasks(&tx, &rows).await?;
         tx.commit().await?;
         Ok(tasks)
@@ -938,16 +937,7 @@ impl Store for PgStore {
     ) -> StoreResult<Vec<(MessageId, EndpointId)>> {
         let client = self.client().await?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let lease = client
-            .prepare_cached(
-                "WITH due AS (
-                     SELECT msg_id, endpoint_id FROM deliveries WHERE next_attempt_at <= $1
-                     ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-                 UPDATE deliveries d SET status = 3, next_attempt_at = $3 FROM due
-                 WHERE d.msg_id = due.msg_id AND d.endpoint_id = due.endpoint_id
-                 RETURNING d.msg_id, d.endpoint_id",
-            )
-            .await?;
+        let lease = client.prepare_cached(LEASE_DUE).await?;
         let rows = client.query(&lease, &[&now, &limit, &lease_until]).await?;
         Ok(rows
             .iter()
