@@ -136,14 +136,18 @@ impl Session<'_> {
                             None => break,
                         }
                     }
-                    self.take(batch).await?;
+                    self.take(batch, shutdown).await?;
                 }
             }
         }
     }
 
     /// Claims a batch of deliveries and hands what is ours to the dispatcher.
-    async fn take(&mut self, batch: Vec<Delivery>) -> Result<(), QueueError> {
+    async fn take(
+        &mut self,
+        batch: Vec<Delivery>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), QueueError> {
         let mut tasks = Vec::with_capacity(batch.len());
         let mut ackers: HashMap<TaskKey, Vec<Acker>> = HashMap::new();
         for delivery in batch {
@@ -169,7 +173,11 @@ impl Session<'_> {
                     // Holding the messages keeps them from other workers that could not claim
                     // them either; retry until the database answers.
                     tracing::error!(error = %err, "cannot claim queued tasks; retrying");
-                    tokio::time::sleep(STORE_RETRY).await;
+                    tokio::select! {
+                        // Unclaimed messages go back to the queue when the channel closes.
+                        () = shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(STORE_RETRY) => {}
+                    }
                 }
             }
         };
