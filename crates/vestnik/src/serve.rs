@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// several nodes; migrated on start, safely when nodes start together).
     #[arg(long, env = "VESTNIK_DATABASE", default_value = "sqlite://vestnik.db")]
     pub database: String,
+    /// With `postgres://`: connections this node opens at most (PostgreSQL's `max_connections`
+    /// must cover every node's).
+    #[arg(long, env = "VESTNIK_DATABASE_POOL", default_value_t = vestnik_store::postgres::DEFAULT_POOL_SIZE)]
+    pub database_pool: usize,
     /// Networks the SSRF guard lets deliveries reach although they are not public (CIDR); repeatable.
     #[arg(
         long = "allow-target",
@@ -180,9 +184,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let shown = redacted(&args.database);
     let store: Arc<dyn vestnik_store::Store> = if is_postgres(&args.database) {
         Arc::new(
-            vestnik_store::postgres::PgStore::connect(&args.database, None)
-                .await
-                .with_context(|| format!("cannot open {shown}"))?,
+            vestnik_store::postgres::PgStore::connect_with_pool(
+                &args.database,
+                None,
+                args.database_pool,
+            )
+            .await
+            .with_context(|| format!("cannot open {shown}"))?,
         )
     } else {
         Arc::new(
@@ -340,6 +348,8 @@ mod tests {
             "quorum",
             "--lease-seconds",
             "20",
+            "--database-pool",
+            "8",
         ])
         .unwrap();
         node.check().unwrap();
@@ -349,6 +359,7 @@ mod tests {
         assert_eq!(queue.kind, QueueKind::Quorum);
         assert_eq!(queue.lease, Duration::from_secs(20));
         assert_eq!(queue.queue, "vestnik.deliveries");
+        assert_eq!(node.database_pool, 8);
         assert_eq!(
             settings.delivery.max_buffered, 2_048,
             "a node on a shared database holds a few times its in-flight cap"

@@ -18,6 +18,9 @@ pub struct PgStore {
     pool: Pool,
 }
 
+/// Connections a node opens at most unless told otherwise.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore").finish_non_exhaustive()
@@ -26,8 +29,18 @@ impl std::fmt::Debug for PgStore {
 
 impl PgStore {
     /// Connects to `url` (`postgres://…`), optionally inside `schema` (created if missing; the
-    /// test suites give every test its own), and runs the migrations.
+    /// test suites give every test its own), and runs the migrations; at most
+    /// [`DEFAULT_POOL_SIZE`] connections.
     pub async fn connect(url: &str, schema: Option<&str>) -> StoreResult<Self> {
+        Self::connect_with_pool(url, schema, DEFAULT_POOL_SIZE).await
+    }
+
+    /// [`Self::connect`] with at most `pool_size` connections (at least 2).
+    pub async fn connect_with_pool(
+        url: &str,
+        schema: Option<&str>,
+        pool_size: usize,
+    ) -> StoreResult<Self> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|err| StoreError::Open(format!("{err}")))?;
@@ -54,7 +67,7 @@ impl PgStore {
         }
         let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
         let pool = Pool::builder(manager)
-            .max_size(16)
+            .max_size(pool_size.max(2))
             .build()
             .map_err(|err| StoreError::Open(err.to_string()))?;
         let store = Self { pool };
