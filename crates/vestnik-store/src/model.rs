@@ -186,6 +186,28 @@ pub struct LeasedTask {
     pub headers: Vec<(String, String)>,
 }
 
+impl LeasedTask {
+    /// The tasks of a message just written, one per recipient endpoint, before any attempt.
+    pub fn first_of(msg: &Message, endpoints: impl IntoIterator<Item = EndpointId>) -> Vec<Self> {
+        let payload = bytes::Bytes::from(msg.payload.clone().unwrap_or_default());
+        endpoints
+            .into_iter()
+            .map(|endpoint_id| LeasedTask {
+                msg_id: msg.id.clone(),
+                endpoint_id,
+                app_id: msg.app_id.clone(),
+                event_type: msg.event_type.clone(),
+                event_id: msg.event_id.clone(),
+                payload: payload.clone(),
+                attempts: 0,
+                manual: false,
+                msg_created_at: msg.created_at,
+                headers: msg.headers.clone(),
+            })
+            .collect()
+    }
+}
+
 /// A task a relay leased and put on the dispatch queue. Its lease's end doubles as the lease's
 /// identity: a queue message whose `lease_until` no longer matches the database is a stale copy
 /// (the task was taken, finished or leased again since), so duplicates on the queue are harmless.

@@ -308,22 +308,7 @@ async fn insert_message(
     )
     .await
     .map_err(|err| conflict_on_unique(err, "a message with this eventId already exists"))?;
-    let payload = bytes::Bytes::from(msg.payload.clone().unwrap_or_default());
-    let mut tasks = Vec::new();
-    for ep in &endpoints {
-        tasks.push(LeasedTask {
-            msg_id: msg.id.clone(),
-            endpoint_id: ep.id.clone(),
-            app_id: msg.app_id.clone(),
-            event_type: msg.event_type.clone(),
-            event_id: msg.event_id.clone(),
-            payload: payload.clone(),
-            attempts: 0,
-            manual: false,
-            msg_created_at: msg.created_at,
-            headers: msg.headers.clone(),
-        });
-    }
+    let tasks = LeasedTask::first_of(&msg, endpoints.into_iter().map(|ep| ep.id));
     Ok((msg, tasks))
 }
 

@@ -277,8 +277,6 @@ fn insert_message(
         "INSERT INTO deliveries (msg_id, endpoint_id, app_id, status, attempts, next_attempt_at, manual, created_at)
          VALUES (?1, ?2, ?3, ?4, 0, ?5, 0, ?6)",
     )?;
-    let payload = bytes::Bytes::from(msg.payload.clone().unwrap_or_default());
-    let mut tasks = Vec::new();
     for ep in &endpoints {
         insert.execute(params![
             msg.id.as_str(),
@@ -288,19 +286,8 @@ fn insert_message(
             next,
             msg.created_at
         ])?;
-        tasks.push(LeasedTask {
-            msg_id: msg.id.clone(),
-            endpoint_id: ep.id.clone(),
-            app_id: msg.app_id.clone(),
-            event_type: msg.event_type.clone(),
-            event_id: msg.event_id.clone(),
-            payload: payload.clone(),
-            attempts: 0,
-            manual: false,
-            msg_created_at: msg.created_at,
-            headers: msg.headers.clone(),
-        });
     }
+    let tasks = LeasedTask::first_of(&msg, endpoints.into_iter().map(|ep| ep.id));
     Ok((msg, tasks))
 }
 

@@ -49,34 +49,22 @@ macro_rules! on_backend {
     };
 }
 
-on_backend!(
-    sqlite,
-    crate::sqlite,
-    [
-        applications_answer_to_id_or_uid_and_uids_are_unique,
-        a_message_and_its_deliveries_are_written_together,
-        concurrent_leases_never_hand_out_the_same_task,
-        queued_tasks_are_claimed_once_and_stale_copies_are_refused,
-        an_expired_lease_makes_the_task_due_again,
-        attempts_move_tasks_through_retry_exhaustion_delivery_and_disabling,
-        resend_recover_and_bring_forward_make_tasks_due,
-        payloads_expire_and_expunge,
-        inbound_requests_deduplicate_and_the_rejected_log_is_capped,
-    ]
-);
+/// The whole suite on every backend: one list, so no backend can miss a test.
+macro_rules! on_every_backend {
+    ($($test:ident),* $(,)?) => {
+        on_backend!(sqlite, crate::sqlite, [$($test),*]);
+        on_backend!(postgres, crate::postgres, [$($test),*]);
+    };
+}
 
-on_backend!(
-    postgres,
-    crate::postgres,
-    [
-        applications_answer_to_id_or_uid_and_uids_are_unique,
-        a_message_and_its_deliveries_are_written_together,
-        concurrent_leases_never_hand_out_the_same_task,
-        queued_tasks_are_claimed_once_and_stale_copies_are_refused,
-        an_expired_lease_makes_the_task_due_again,
-        attempts_move_tasks_through_retry_exhaustion_delivery_and_disabling,
-        resend_recover_and_bring_forward_make_tasks_due,
-        payloads_expire_and_expunge,
-        inbound_requests_deduplicate_and_the_rejected_log_is_capped,
-    ]
+on_every_backend!(
+    applications_answer_to_id_or_uid_and_uids_are_unique,
+    a_message_and_its_deliveries_are_written_together,
+    concurrent_leases_never_hand_out_the_same_task,
+    queued_tasks_are_claimed_once_and_stale_copies_are_refused,
+    an_expired_lease_makes_the_task_due_again,
+    attempts_move_tasks_through_retry_exhaustion_delivery_and_disabling,
+    resend_recover_and_bring_forward_make_tasks_due,
+    payloads_expire_and_expunge,
+    inbound_requests_deduplicate_and_the_rejected_log_is_capped,
 );
